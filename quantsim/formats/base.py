@@ -1,0 +1,215 @@
+"""NumberFormat: the interface every number format implements, and the shared quantize path."""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from quantsim.formats.carrier import Carrier, carrier_for, check_array
+from quantsim.formats.rounding import Rounding, parse_rounding
+from quantsim.formats.stats import QuantStats
+from quantsim.kernels import cpu
+from quantsim.kernels.rng import stream_key
+
+
+@dataclass(frozen=True)
+class GridParams:
+    """Parameters of the element-wise kernel (see kernels/scalar.py for their meaning).
+
+    kind 0 floating: quantum 2**(max(e, emin) - m) (or the grid {0, 2**emin} below emin
+    without subnormals); kind 1 fixed: quantum 2**qfix. maxpos / maxneg: largest magnitudes
+    of positive / negative results; policy: 0 overflow to inf, 1 saturate, 2 NaN.
+    """
+
+    kind: int
+    m: int = 0
+    emin: int = 0
+    subnormals: bool = True
+    qfix: int = 0
+    maxpos: float = np.inf
+    maxneg: float = np.inf
+    policy: int = 1
+
+
+class NumberFormat(ABC):
+    """An immutable number format with a default rounding.
+
+    `quantize` returns carrier arrays (float32 / float64) whose elements are exactly
+    representable in the format. Subclasses define `spec_body`, the properties, and either
+    `grid_params` (element-wise formats) or `_run` (formats with their own kernel).
+    """
+
+    rounding: Rounding
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def spec_body(self) -> str:
+        """The spec without the rounding suffix, e.g. 'fixed<4,12>'."""
+
+    @property
+    def spec(self) -> str:
+        if self.rounding == Rounding():
+            return self.spec_body
+        return f"{self.spec_body}@{self.rounding}"
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def __repr__(self) -> str:
+        return f"parse({self.spec!r})"
+
+    def _key(self) -> tuple:
+        return (type(self).__name__, self.spec_body, self.rounding)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NumberFormat) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def with_rounding(self, rounding: str | Rounding) -> NumberFormat:
+        """A copy of this format with another default rounding."""
+        return replace(self, rounding=parse_rounding(rounding))  # type: ignore[type-var]
+
+    # -- properties (python numbers) --------------------------------------------------------
+    @property
+    @abstractmethod
+    def bits(self) -> int:
+        """Storage bits per element, sign included."""
+
+    @property
+    @abstractmethod
+    def max(self) -> float:
+        """Largest finite value."""
+
+    @property
+    @abstractmethod
+    def min_normal(self) -> float:
+        """Smallest positive normal value (for fixed point: the quantum)."""
+
+    @property
+    @abstractmethod
+    def min_subnormal(self) -> float:
+        """Smallest positive value."""
+
+    @property
+    @abstractmethod
+    def eps(self) -> float:
+        """Distance from 1 to the next larger value (for fixed point: the quantum)."""
+
+    # -- behaviour --------------------------------------------------------------------------
+    def is_identity(self, dtype: Any) -> bool:
+        """True when quantizing arrays of `dtype` changes nothing (the engine skips the call)."""
+        return False
+
+    def new_state(self) -> Any:
+        """Fresh mutable state for stateful formats (dynamic fixed point); None otherwise."""
+        return None
+
+    def check_carrier(self, carrier: Carrier) -> None:
+        """Raise FormatError when the format's values are not all exact in `carrier`."""
+        return None
+
+    def grid_params(self, carrier: Carrier, state: Any) -> GridParams:
+        raise NotImplementedError(f"{type(self).__name__} must define grid_params or _run")
+
+    def quantize(
+        self,
+        x: np.ndarray,
+        *,
+        rounding: str | Rounding | None = None,
+        seed: int | None = None,
+        out: np.ndarray | None = None,
+        stats: QuantStats | None = None,
+        state: Any = None,
+    ) -> np.ndarray:
+        """Round `x` into this format; see docs/architecture.md for the arguments."""
+        x = check_array(x)
+        carrier = carrier_for(x.dtype)
+        self.check_carrier(carrier)
+        rnd = parse_rounding(rounding, self.rounding)
+        key = _stream_key(seed, rnd)
+        xc = np.ascontiguousarray(x)
+        out = _output_for(xc, out)
+        if state is None:
+            state = self.new_state()
+        self._run(xc, out, carrier, rnd, key, stats, state)
+        return out
+
+    def reference(
+        self,
+        x: np.ndarray,
+        *,
+        rounding: str | Rounding | None = None,
+        seed: int | None = None,
+        state: Any = None,
+    ) -> np.ndarray:
+        """The same result as `quantize`, computed by the slow, readable numpy reference."""
+        from quantsim.kernels import reference
+
+        x = check_array(x)
+        carrier = carrier_for(x.dtype)
+        self.check_carrier(carrier)
+        rnd = parse_rounding(rounding, self.rounding)
+        if state is None:
+            state = self.new_state()
+        return reference.quantize_format(self, x, carrier, rnd, _stream_key(seed, rnd), state)
+
+    def _run(
+        self, x: np.ndarray, out: np.ndarray, carrier: Carrier, rnd: Rounding, key: int,
+        stats: QuantStats | None, state: Any,
+    ) -> None:
+        params = self.grid_params(carrier, state)
+        run_elementwise(x, out, carrier, params, rnd, key, stats)
+
+
+def _stream_key(seed: int | None, rnd: Rounding) -> int:
+    if not rnd.is_stochastic:
+        return 0
+    if seed is None:
+        seed = secrets.randbits(64)
+    return stream_key(int(seed))
+
+
+def _output_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return np.empty_like(x)
+    if out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be a C-contiguous {x.dtype} array of shape {x.shape}, "
+            f"got {out.dtype} {out.shape}"
+        )
+    return out
+
+
+def run_elementwise(
+    x: np.ndarray, out: np.ndarray, carrier: Carrier, p: GridParams, rnd: Rounding,
+    key: int, stats: QuantStats | None, threshold: float = np.inf,
+) -> None:
+    """Run the element-wise kernel on contiguous `x` into `out`, counting into `stats`."""
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    xbits, outbits = flat_x.view(carrier.bits_dtype), flat_out.view(carrier.bits_dtype)
+    args = (
+        carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
+        carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
+        rnd.code, rnd.random_bits or 0, key, 0,
+    )
+    if stats is None:
+        cpu.quantize_elementwise(xbits, outbits, *args)
+        return
+    rows, hist = _stat_rows(flat_x.size)
+    cpu.quantize_elementwise_stats(flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
+    stats.add_rows(rows, hist)
+
+
+def _stat_rows(n: int) -> tuple[np.ndarray, np.ndarray]:
+    chunks = (n + cpu.CHUNK - 1) // cpu.CHUNK
+    return (
+        np.zeros((chunks, cpu.N_STATS), dtype=np.float64),
+        np.zeros((chunks, cpu.LOG2_HIST_BINS), dtype=np.int64),
+    )

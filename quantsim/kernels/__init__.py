@@ -1,0 +1,1 @@
+"""Kernels: `reference` (readable numpy oracle), `cpu` (numba), `cuda` (numba.cuda)."""

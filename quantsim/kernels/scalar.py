@@ -1,0 +1,148 @@
+"""The scalar rounding core shared by every kernel (CPU via numba.njit, GPU via numba.cuda).
+
+Plain Python on integers only, so that one source compiles for both devices. A value is decoded
+from the carrier's IEEE bits into an integer significand `s` and the exponent of its last bit,
+rounded on the integer grid of the target quantum `2**qe`, and re-encoded as carrier bits.
+Integer arithmetic makes ties, directed modes and stochastic decisions exact; the result is
+exact because the format's values are representable in the carrier (checked by the formats).
+
+Conventions:
+- rounding codes: 0 nearest (ties to even), 1 stochastic, 2 toward zero, 3 down, 4 up;
+- magnitude modes: 0 nearest, 1 truncate, 2 away from zero, 3 stochastic;
+- overflow policies: 0 inf (IEEE: truncating modes give +-max), 1 saturate, 2 NaN;
+- quantum kinds: 0 floating (qe from the exponent of x), 1 fixed (qe given);
+- flags returned: 0 in range, 1 overflowed, 2 NaN input, 3 infinite input.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from quantsim.kernels import rng
+from quantsim.kernels.rng import random63
+
+NEAREST, STOCHASTIC, TOWARD_ZERO, DOWN, UP = 0, 1, 2, 3, 4
+MAG_NEAREST, MAG_TRUNC, MAG_AWAY, MAG_STOCH = 0, 1, 2, 3
+OVERFLOW_INF, OVERFLOW_SAT, OVERFLOW_NAN = 0, 1, 2
+KIND_FLOAT, KIND_FIXED = 0, 1
+FLAG_OK, FLAG_OVERFLOW, FLAG_NAN, FLAG_INF = 0, 1, 2, 3
+
+
+def magnitude_mode(mode, negative):
+    """The rounding applied to |x| for a signed rounding `mode`."""
+    if mode == NEAREST:
+        return MAG_NEAREST
+    if mode == STOCHASTIC:
+        return MAG_STOCH
+    if mode == TOWARD_ZERO:
+        return MAG_TRUNC
+    if mode == DOWN:
+        return MAG_AWAY if negative else MAG_TRUNC
+    return MAG_TRUNC if negative else MAG_AWAY
+
+
+def quantize_bits(
+    u, mant_bits, bias, kind, m, emin, subnormals, qfix,
+    maxpos_bits, maxneg_bits, policy, mode, rbits, key, index,
+):
+    """Round one carrier value given by its IEEE bits `u` (int64). Returns (bits, flag).
+
+    mant_bits / bias describe the carrier (23 / 127 for float32, 52 / 1023 for float64).
+    Floating kind: the quantum is 2**qe with qe = max(e, emin) - m (subnormals on), and for
+    |x| < 2**emin without subnormals qe = emin (the grid {0, 2**emin}). Fixed kind: qe = qfix.
+    maxpos_bits / maxneg_bits: carrier bits of the largest positive / negative magnitude.
+    `rbits` = 0: stochastic rounding with 63 random bits; else with `rbits` random bits.
+    The random bits of element `index` come from the counter-based stream `key`.
+    Data-dependent choices are written as selects so that the loop vectorises.
+    """
+    one = np.int64(1)
+    sign_shift = 31 if mant_bits == 23 else 63
+    emask = 2 * bias + 1
+    hidden = one << np.int64(mant_bits)
+    inf_bits = np.int64(emask) << np.int64(mant_bits)
+    signbit = (u >> np.int64(sign_shift)) & one
+    negative = signbit == 1
+    mag_bits = u & ((one << np.int64(sign_shift)) - one)
+    biased = mag_bits >> np.int64(mant_bits)
+    frac = mag_bits & (hidden - one)
+    s = frac | (hidden if biased > 0 else np.int64(0))
+    eb = max(biased, one)
+    lsb = eb - bias - mant_bits
+    if kind == KIND_FLOAT:
+        e = biased - bias
+        if subnormals:
+            qe = max(e, np.int64(emin)) - m
+        else:
+            qe = e - m if e >= emin else np.int64(emin)
+    else:
+        qe = np.int64(qfix)
+    drop = qe - lsb
+    dropc = min(max(drop, np.int64(0)), np.int64(63))
+    keep = s >> dropc
+    rem = s & ((one << dropc) - one)
+    # The fraction rem / 2**drop as a 63-bit fixed-point number (floored when drop > 63).
+    frac63 = (rem << min(max(63 - drop, np.int64(0)), np.int64(63))) >> min(
+        max(drop - 63, np.int64(0)), np.int64(63)
+    )
+    mag = magnitude_mode(mode, negative)
+    if mag == MAG_NEAREST:
+        half = one << np.int64(62)
+        up = (frac63 > half) or (frac63 == half and (keep & one) == one)
+    elif mag == MAG_STOCH:
+        shift = np.int64(63 - rbits if rbits > 0 else 0)
+        up = (random63(key, index) >> shift) < (frac63 >> shift)
+    elif mag == MAG_AWAY:
+        up = rem != 0
+    else:
+        up = False
+    n = keep + (one if up else np.int64(0))
+    # Rebuild bits: within the input's binade the significand carry flows into the exponent.
+    if drop > mant_bits:
+        # |x| is below one quantum: the result is 0 or 2**qe.
+        pow2_normal = (qe + bias) << np.int64(mant_bits)
+        pow2_sub = one << min(max(qe - (1 - bias - mant_bits), np.int64(0)), np.int64(62))
+        pow2_bits = pow2_normal if qe >= 1 - bias else pow2_sub
+        rb = pow2_bits if up else np.int64(0)
+    else:
+        rb = (eb << np.int64(mant_bits)) + (n << dropc) - hidden
+    maxb = maxneg_bits if negative else maxpos_bits
+    flag = FLAG_OK
+    if rb > maxb:
+        flag = FLAG_OVERFLOW
+        if policy == OVERFLOW_SAT or (policy == OVERFLOW_INF and mag == MAG_TRUNC):
+            rb = maxb
+        elif policy == OVERFLOW_INF:
+            rb = inf_bits
+        else:
+            rb = inf_bits | (hidden >> one)
+    if biased == emask:
+        if frac != 0:
+            rb = mag_bits
+            flag = FLAG_NAN
+        else:
+            flag = FLAG_INF
+            if policy == OVERFLOW_INF:
+                rb = inf_bits
+            elif policy == OVERFLOW_SAT:
+                rb = maxb
+            else:
+                rb = inf_bits | (hidden >> one)
+    return rb | (signbit << np.int64(sign_shift)), flag
+
+
+def _rebind(func, namespace):
+    """A copy of `func` whose global names resolve in `namespace` (to swap in jitted helpers)."""
+    return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
+
+
+def compile_core(jit):
+    """Compile `quantize_bits` and its helpers with `jit` (numba.njit or a cuda.jit device
+    decorator) and return the compiled `quantize_bits`."""
+    rng_ns = dict(vars(rng))
+    rng_ns["mix64"] = jit(rng.mix64)
+    ns = dict(globals())
+    ns["random63"] = jit(_rebind(rng.random63, rng_ns))
+    ns["magnitude_mode"] = jit(magnitude_mode)
+    return jit(_rebind(quantize_bits, ns))
