@@ -197,7 +197,7 @@ def run_elementwise(
     args = (
         carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
         carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
-        rnd.code, rnd.random_bits or 0, key, 0,
+        rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
     )
     if stats is None:
         cpu.quantize_elementwise(xbits, outbits, *args)

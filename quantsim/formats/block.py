@@ -83,7 +83,7 @@ class BlockFormat(NumberFormat):
         cpu.quantize_blocks(
             x2, x2.view(carrier.bits_dtype), out2, out2.view(carrier.bits_dtype),
             carrier.mant_bits, carrier.bias, self.mbits, self.block, rnd.code,
-            rnd.random_bits or 0, key, 0, stats is not None, np.inf, rows, hist,
+            rnd.random_bits or 0, np.uint64(key), 0, stats is not None, np.inf, rows, hist,
         )
         if stats is not None:
             stats.add_rows(rows, hist)

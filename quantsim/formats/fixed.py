@@ -121,7 +121,8 @@ class DynamicFixedFormat(NumberFormat):
     fraction that would overflow with one integer bit fewer stays within `limit`, IL shrinks
     by one. 'Would overflow with one fewer' counts |x| above that format's max before rounding.
     `il=None` calibrates IL from the first tensor (the smallest IL that holds its max |x|).
-    A call without a state (plain `quantize`) calibrates on that tensor alone.
+    A call without a state (plain `quantize`) calibrates on that tensor alone. IL may exceed
+    WL (negative fraction bits) or be negative: the radix point moves freely within the carrier.
     """
 
     wl: int
@@ -133,8 +134,8 @@ class DynamicFixedFormat(NumberFormat):
     def __post_init__(self) -> None:
         if not 2 <= self.wl <= 64:
             raise FormatError(f"dfxp<{self.wl}>: word length must be between 2 and 64 bits")
-        if self.il is not None and not 1 - 64 <= self.il <= self.wl:
-            raise FormatError(f"dfxp<{self.wl},il={self.il}>: il must be at most WL")
+        if self.il is not None and not -126 <= self.il <= 128:
+            raise FormatError(f"dfxp<{self.wl},il={self.il}>: il must be in [-126, 128]")
         if not 0.0 <= self.limit < 1.0:
             raise FormatError(f"dfxp<{self.wl}>: limit must be in [0, 1), got {self.limit}")
         if self.interval < 1:
@@ -211,18 +212,17 @@ class DynamicFixedFormat(NumberFormat):
 
 
 def calibrate_il(x: np.ndarray, wl: int) -> int:
-    """The smallest IL for which fixed<IL, WL-IL> holds max |x| without overflow."""
+    """An IL for which fixed<IL, WL-IL> holds max |x|: 2**(IL-2) <= max|x| < 2**(IL-1)
+    (the value may still saturate by less than one quantum)."""
     finite = np.abs(x[np.isfinite(x)])
     amax = float(finite.max()) if finite.size else 0.0
     if amax == 0.0:
         return 1
     il = math.frexp(amax)[1] + 1  # amax < 2**(il - 1)
-    while il > 1 - 64 and amax <= math.ldexp(1.0, il - 2) - math.ldexp(1.0, il - 1 - wl):
-        il -= 1
-    return min(il, wl)
+    return il
 
 
 def clamp_il(il: int, wl: int, carrier: Carrier) -> int:
     """Keep the radix point inside what the carrier can hold."""
     lowest = carrier.lowest_quantum_exp + wl  # -(wl - il) >= lowest quantum exponent
-    return int(min(max(il, lowest), min(wl, carrier.emax)))
+    return int(min(max(il, lowest), carrier.emax))

@@ -1,0 +1,1 @@
+"""Subcommands of the `quantsim` CLI, one module each (see quantsim/cli.py)."""
