@@ -1,0 +1,62 @@
+"""Element-wise nonlinearities: separate layers so pre- (z) and post-nonlinearity (y) values are
+both quantized (Courbariaux et al. 2015). They compute in the dtype of their input."""
+
+from __future__ import annotations
+
+from quantsim.nn._xp import xp
+from quantsim.nn.base import Array, Backprop, Layer
+
+__all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid"]
+
+
+def sigmoid(x: Array) -> Array:
+    """Numerically stable logistic function (no overflow warnings for large |x|)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; the derivative at 0 is taken as 0."""
+
+    prefix = "relu"
+
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        q = self.q
+        mask = X > 0
+        Y = q.activations(xp.where(mask, X, xp.zeros((), dtype=X.dtype)))
+
+        def backprop(dY: Array) -> Array:
+            dY = q.errors(dY)
+            return xp.where(mask, dY, xp.zeros((), dtype=dY.dtype))
+
+        return Y, backprop
+
+
+class Tanh(Layer):
+    """``y = tanh(x)``; the backward pass uses the (quantized) output: dx = dy·(1 − y²)."""
+
+    prefix = "tanh"
+
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        q = self.q
+        Y = q.activations(xp.tanh(X))
+
+        def backprop(dY: Array) -> Array:
+            return q.errors(dY) * (1 - Y * Y)
+
+        return Y, backprop
+
+
+class Sigmoid(Layer):
+    """``y = 1 / (1 + e^-x)``; the backward pass uses the (quantized) output: dx = dy·y(1 − y)."""
+
+    prefix = "sigmoid"
+
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        q = self.q
+        Y = q.activations(sigmoid(X))
+
+        def backprop(dY: Array) -> Array:
+            return q.errors(dY) * (Y * (1 - Y))
+
+        return Y, backprop

@@ -1,0 +1,201 @@
+"""Parameters, the layer base class and the identity quantization points.
+
+A layer is explicit like hardware: ``forward(X, train) -> (Y, backprop)`` computes the output and
+returns a closure; ``backprop(dY) -> dX`` returns the error for the layer below and *adds* the
+parameter gradients into ``Param.grad``. Every tensor a layer produces goes through its points
+object ``layer.q`` (see :class:`IdentityPoints` for the interface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from quantsim.nn._xp import xp
+
+Array = Any  # numpy.ndarray, or a cupy.ndarray once the CuPy backend exists
+Backprop = Callable[[Array], Array]
+
+__all__ = ["Array", "Backprop", "IdentityPoints", "Layer", "Param", "check_name"]
+
+
+class Param:
+    """A trainable tensor: ``value`` is the master copy, ``grad`` (same shape/dtype) accumulates."""
+
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value: Array) -> None:
+        self.value = value
+        self.grad = xp.zeros_like(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    def zero_grad(self) -> None:
+        """Reset the accumulated gradient to zero in place."""
+        self.grad[...] = 0
+
+    def astype(self, dtype: Any) -> None:
+        """Convert the value to ``dtype`` and reset the gradient (a fresh zero array)."""
+        self.value = self.value.astype(dtype)
+        self.grad = xp.zeros_like(self.value)
+
+    def __repr__(self) -> str:
+        return f"Param(shape={self.shape}, dtype={self.dtype})"
+
+
+class IdentityPoints:
+    """The points of an unbound layer: every role returns its argument unchanged.
+
+    This is also the interface a bound layer's ``LayerPoints`` provides (quantsim.precision).
+    """
+
+    def inputs(self, X: Array) -> Array:
+        return X
+
+    def weights(self, W: Array) -> Array:
+        return W
+
+    def activations(self, Y: Array) -> Array:
+        return Y
+
+    def errors(self, dY: Array) -> Array:
+        return dY
+
+    def gradients(self, dW: Array) -> Array:
+        return dW
+
+    def updates(self, W: Array) -> Array:
+        return W
+
+    def optimizer_state(self, m: Array) -> Array:
+        return m
+
+    def matmul(self, A: Array, B: Array) -> Array:
+        return A @ B
+
+    def __repr__(self) -> str:
+        return "IdentityPoints()"
+
+
+def check_name(name: object) -> str:
+    """Validate a user-given layer name (non-empty str without '.', used in state_dict keys)."""
+    if not isinstance(name, str) or not name or "." in name or name != name.strip():
+        raise ValueError(
+            f"invalid layer name {name!r}: use a non-empty string without '.' or surrounding "
+            "whitespace, e.g. 'fc1'"
+        )
+    return name
+
+
+class Layer:
+    """Base class of all layers.
+
+    Attributes:
+        name: unique within a network; auto-generated (``linear0``, ``conv1``...) by the network
+            unless given with ``name=``.
+        params: ``dict[str, Param]`` of trainable tensors (empty for parameter-free layers).
+        q: the layer's points object; :class:`IdentityPoints` until bound.
+    """
+
+    #: prefix of auto-generated names, ``<prefix><k>``
+    prefix = "layer"
+
+    def __init__(self, name: str | None = None) -> None:
+        self.auto_named = name is None
+        self.name = f"{self.prefix}0" if name is None else check_name(name)
+        self.params: dict[str, Param] = {}
+        self.q: Any = IdentityPoints()
+        # Non-trainable state saved in state_dict (running statistics, RNG counters).
+        self._buffers: dict[str, Array] = {}
+
+    # -- structure -------------------------------------------------------------------------
+    def sublayers(self) -> list[Layer]:
+        """Direct sublayers (none for the built-in layers, which are all leaves)."""
+        return []
+
+    def layers(self) -> Iterator[Layer]:
+        """This layer followed by all its sublayers, depth first."""
+        yield self
+        for sub in self.sublayers():
+            yield from sub.layers()
+
+    # -- computation -----------------------------------------------------------------------
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        """Return ``(Y, backprop)``; ``backprop(dY)`` returns dX and accumulates Param.grad."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(X, train)")
+
+    def predict(self, X: Array) -> Array:
+        """Forward pass in evaluation mode, output only."""
+        return self.forward(X, train=False)[0]
+
+    # -- precision -------------------------------------------------------------------------
+    def bind(self, precision: Any, seed: int) -> Layer:
+        """Give this layer (and its sublayers) the points of ``precision``; returns self."""
+        from quantsim.precision import make_layer_points
+
+        for layer in self.layers():
+            layer.q = make_layer_points(layer, precision, seed)
+        return self
+
+    def unbind(self) -> Layer:
+        """Back to identity points (the plain float engine); returns self."""
+        for layer in self.layers():
+            layer.q = IdentityPoints()
+        return self
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The compute dtype: that of the parameters (None for parameter-free layers)."""
+        for p in self.params.values():
+            return p.value.dtype
+        return None
+
+    def buffers(self) -> dict[str, Array]:
+        """Non-trainable state saved with the parameters (name -> array)."""
+        return dict(self._buffers)
+
+    def set_buffer(self, key: str, value: Array) -> None:
+        """Replace a buffer by a copy of ``value`` (same shape; cast to the buffer's dtype)."""
+        if key not in self._buffers:
+            raise ValueError(
+                f"{self.name}: unknown buffer {key!r}; known buffers: {sorted(self._buffers)}"
+            )
+        old = self._buffers[key]
+        value = xp.asarray(value)
+        if tuple(value.shape) != tuple(old.shape):
+            raise ValueError(
+                f"{self.name}.{key}: shape {tuple(value.shape)} does not match "
+                f"{tuple(old.shape)}"
+            )
+        self._buffers[key] = value.astype(old.dtype, copy=True)
+
+    def zero_grad(self) -> None:
+        for layer in self.layers():
+            for p in layer.params.values():
+                p.zero_grad()
+
+    def astype(self, dtype: Any) -> Layer:
+        """Convert parameters and floating buffers to ``dtype`` (e.g. float64 for grad checks)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(f"astype({dtype}): layers compute in float32 or float64")
+        for layer in self.layers():
+            for p in layer.params.values():
+                p.astype(dtype)
+            for key, buf in layer._buffers.items():
+                if buf.dtype.kind == "f":
+                    layer._buffers[key] = buf.astype(dtype)
+        return self
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}={p.shape}" for k, p in self.params.items())
+        return f"{type(self).__name__}(name={self.name!r}{', ' if shapes else ''}{shapes})"

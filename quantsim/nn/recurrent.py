@@ -1,0 +1,221 @@
+"""LSTM and GRU over whole batch-first sequences with full backpropagation through time.
+
+Input ``X (N, T, F)``; output ``(N, T, H)`` with ``return_sequences=True`` or the last step
+``(N, H)``. The initial state is zero. Input GEMMs run once over all N·T rows; the recurrent
+GEMMs run per step; all through ``q.matmul``. Forward: gate pre-activations, gate outputs and the
+hidden/cell states go through ``activations``. Backward: the incoming error, the per-step state
+errors and the gate pre-activation errors go through ``errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from quantsim.nn._util import (
+    RngLike,
+    as_compute,
+    as_rng,
+    float_dtype,
+    init_weights,
+    positive_int,
+)
+from quantsim.nn._xp import xp
+from quantsim.nn.activations import sigmoid
+from quantsim.nn.base import Array, Backprop, Layer, Param
+
+__all__ = ["GRU", "LSTM"]
+
+
+class _Recurrent(Layer):
+    _gates: int
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        rng: RngLike,
+        return_sequences: bool = True,
+        dtype: Any = np.float32,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.return_sequences = bool(return_sequences)
+        dt = float_dtype(dtype)
+        gen = as_rng(rng)
+        F, H, G = self.input_size, self.hidden_size, self._gates
+        # Glorot per gate block (fan_out = H, not G·H): each gate is its own linear map.
+        self.params["W"] = Param(init_weights(gen, "glorot", F, H, (F, G * H), dt))
+        self.params["U"] = Param(init_weights(gen, "glorot", H, H, (H, G * H), dt))
+        self.params["b"] = Param(xp.zeros((G * H,), dtype=dt))
+        self._init_extra()
+
+    def _init_extra(self) -> None:
+        """Cell-specific parameters/initial values (overridden by LSTM and GRU)."""
+
+    def _check(self, X: Array) -> Array:
+        X = as_compute(X, self.params["W"].value.dtype)
+        if X.ndim != 3 or X.shape[2] != self.input_size or X.shape[1] < 1:
+            raise ValueError(
+                f"{self.name}: expected batch-first input (N, T, {self.input_size}) with T >= 1, "
+                f"got {tuple(getattr(X, 'shape', ()))}"
+            )
+        return X
+
+    def _output(self, Hs: Array) -> Array:
+        return Hs if self.return_sequences else Hs[:, -1]
+
+    def _errors_per_step(self, dY: Array, shape: tuple[int, int, int]) -> Array:
+        dY = self.q.errors(dY)
+        if self.return_sequences:
+            return dY
+        dH = xp.zeros(shape, dtype=dY.dtype)
+        dH[:, -1] = dY
+        return dH
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory (no peepholes). Gate order in ``W (F, 4H)``, ``U (H, 4H)``,
+    ``b (4H,)`` is (i, f, o, g); the forget-gate bias starts at 1 (Jozefowicz et al. 2015).
+
+    ``c_t = f·c_{t−1} + i·g``, ``h_t = o·tanh(c_t)``.
+    """
+
+    prefix = "lstm"
+    _gates = 4
+
+    def _init_extra(self) -> None:
+        H = self.hidden_size
+        self.params["b"].value[H : 2 * H] = 1.0
+
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        X = self._check(X)
+        W, U, b = self.params["W"], self.params["U"], self.params["b"]
+        N, T, F = X.shape
+        H = self.hidden_size
+        q = self.q
+        Wq, Uq, bq = q.weights(W.value), q.weights(U.value), q.weights(b.value)
+        X2 = X.reshape(N * T, F)
+        GX = (q.matmul(X2, Wq) + bq).reshape(N, T, 4 * H)
+        dt = GX.dtype
+        A = xp.empty((N, T, 4 * H), dtype=dt)  # gate outputs i, f, o, g
+        C = xp.empty((N, T, H), dtype=dt)
+        Hs = xp.empty((N, T, H), dtype=dt)
+        h = xp.zeros((N, H), dtype=dt)
+        c = xp.zeros((N, H), dtype=dt)
+        for t in range(T):
+            z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
+            z = q.activations(z)
+            a = xp.concatenate([sigmoid(z[:, : 3 * H]), xp.tanh(z[:, 3 * H :])], axis=1)
+            a = q.activations(a)
+            i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c = q.activations(f * c + i * g)
+            h = q.activations(o * xp.tanh(c))
+            A[:, t], C[:, t], Hs[:, t] = a, c, h
+
+        def backprop(dY: Array) -> Array:
+            dH = self._errors_per_step(dY, (N, T, H))
+            DZ = xp.empty((N, T, 4 * H), dtype=dt)
+            dh_next = xp.zeros((N, H), dtype=dt)
+            dc_next = xp.zeros((N, H), dtype=dt)
+            for t in range(T - 1, -1, -1):
+                a = A[:, t]
+                i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+                c_prev = C[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
+                tc = xp.tanh(C[:, t])
+                dh = q.errors(dH[:, t] + dh_next)
+                dc = q.errors(dc_next + dh * o * (1 - tc * tc))
+                dz = q.errors(
+                    xp.concatenate(
+                        [dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                         dh * tc * o * (1 - o), dc * i * (1 - g * g)],
+                        axis=1,
+                    )
+                )
+                DZ[:, t] = dz
+                dc_next = dc * f
+                if t > 0:
+                    dh_next = q.matmul(dz, Uq.T)
+            DZ2 = DZ.reshape(N * T, 4 * H)
+            Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
+            W.grad += q.gradients(q.matmul(X2.T, DZ2))
+            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2))
+            b.grad += q.gradients(DZ2.sum(axis=0))
+            return q.matmul(DZ2, Wq.T).reshape(N, T, F)
+
+        return self._output(Hs), backprop
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, PyTorch's formulation. Gate order (r, z, n) in ``W (F, 3H)``,
+    ``U (H, 3H)``, input bias ``b (3H,)`` and recurrent bias ``bh (3H,)``:
+
+    ``r, z = σ(x·W + b + h·U + bh)[r, z]``, ``n = tanh(x·W_n + b_n + r·(h·U_n + bh_n))``,
+    ``h_t = (1 − z)·n + z·h_{t−1}``.
+    """
+
+    prefix = "gru"
+    _gates = 3
+
+    def _init_extra(self) -> None:
+        self.params["bh"] = Param(xp.zeros_like(self.params["b"].value))
+
+    def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        X = self._check(X)
+        W, U, b, bh = (self.params[k] for k in ("W", "U", "b", "bh"))
+        N, T, F = X.shape
+        H = self.hidden_size
+        q = self.q
+        Wq, Uq = q.weights(W.value), q.weights(U.value)
+        bq, bhq = q.weights(b.value), q.weights(bh.value)
+        X2 = X.reshape(N * T, F)
+        GX = (q.matmul(X2, Wq) + bq).reshape(N, T, 3 * H)
+        dt = GX.dtype
+        RZ = xp.empty((N, T, 2 * H), dtype=dt)  # gate outputs r, z
+        HN = xp.empty((N, T, H), dtype=dt)  # h·U_n + bh_n
+        Ng = xp.empty((N, T, H), dtype=dt)  # candidate n
+        Hs = xp.empty((N, T, H), dtype=dt)
+        h = xp.zeros((N, H), dtype=dt)
+        for t in range(T):
+            gh = xp.broadcast_to(bhq, (N, 3 * H)) if t == 0 else q.matmul(h, Uq) + bhq
+            rz = q.activations(sigmoid(q.activations(GX[:, t, : 2 * H] + gh[:, : 2 * H])))
+            hn = q.activations(gh[:, 2 * H :])
+            r, z = rz[:, :H], rz[:, H:]
+            n = q.activations(xp.tanh(q.activations(GX[:, t, 2 * H :] + r * hn)))
+            h = q.activations((1 - z) * n + z * h)
+            RZ[:, t], HN[:, t], Ng[:, t], Hs[:, t] = rz, hn, n, h
+
+        def backprop(dY: Array) -> Array:
+            dH = self._errors_per_step(dY, (N, T, H))
+            DGX = xp.empty((N, T, 3 * H), dtype=dt)
+            DGH = xp.empty((N, T, 3 * H), dtype=dt)
+            dh_next = xp.zeros((N, H), dtype=dt)
+            for t in range(T - 1, -1, -1):
+                r, z = RZ[:, t, :H], RZ[:, t, H:]
+                n, hn = Ng[:, t], HN[:, t]
+                h_prev = Hs[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
+                dh = q.errors(dH[:, t] + dh_next)
+                dn_pre = dh * (1 - z) * (1 - n * n)
+                dgx = q.errors(
+                    xp.concatenate(
+                        [dn_pre * hn * r * (1 - r), dh * (h_prev - n) * z * (1 - z), dn_pre],
+                        axis=1,
+                    )
+                )
+                dgh = xp.concatenate([dgx[:, : 2 * H], q.errors(dgx[:, 2 * H :] * r)], axis=1)
+                DGX[:, t], DGH[:, t] = dgx, dgh
+                if t > 0:
+                    dh_next = dh * z + q.matmul(dgh, Uq.T)
+            DGX2, DGH2 = DGX.reshape(N * T, 3 * H), DGH.reshape(N * T, 3 * H)
+            Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
+            W.grad += q.gradients(q.matmul(X2.T, DGX2))
+            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2))
+            b.grad += q.gradients(DGX2.sum(axis=0))
+            bh.grad += q.gradients(DGH2.sum(axis=0))
+            return q.matmul(DGX2, Wq.T).reshape(N, T, F)
+
+        return self._output(Hs), backprop
