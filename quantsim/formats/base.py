@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.backend import get_array_module
 from quantsim.formats.carrier import Carrier, carrier_for, check_array
 from quantsim.formats.rounding import Rounding, parse_rounding
 from quantsim.formats.stats import QuantStats
@@ -134,7 +135,8 @@ class NumberFormat(ABC):
         self.check_carrier(carrier)
         rnd = parse_rounding(rounding, self.rounding)
         key = _stream_key(seed, rnd)
-        xc = np.ascontiguousarray(x)
+        # (ascontiguousarray would turn a 0-d array into shape (1,))
+        xc = x if x.flags.c_contiguous else get_array_module(x).ascontiguousarray(x)
         out = _output_for(xc, out)
         if state is None:
             state = self.new_state()
@@ -178,7 +180,7 @@ def _stream_key(seed: int | None, rnd: Rounding) -> int:
 
 def _output_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if out is None:
-        return np.empty_like(x)
+        return get_array_module(x).empty_like(x)
     if out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
         raise ValueError(
             f"out must be a C-contiguous {x.dtype} array of shape {x.shape}, "
@@ -192,6 +194,11 @@ def run_elementwise(
     key: int, stats: QuantStats | None, threshold: float = np.inf,
 ) -> None:
     """Run the element-wise kernel on contiguous `x` into `out`, counting into `stats`."""
+    if not isinstance(x, np.ndarray):  # a device (CuPy) array
+        from quantsim.kernels import cuda as cuda_kernels
+
+        cuda_kernels.run_elementwise(x, out, carrier, p, rnd, key, stats, threshold)
+        return
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     xbits, outbits = flat_x.view(carrier.bits_dtype), flat_out.view(carrier.bits_dtype)
     args = (

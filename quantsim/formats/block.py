@@ -72,6 +72,11 @@ class BlockFormat(NumberFormat):
         self, x: np.ndarray, out: np.ndarray, carrier: Carrier, rnd: Rounding, key: int,
         stats: QuantStats | None, state: Any,
     ) -> None:
+        if not isinstance(x, np.ndarray):  # a device (CuPy) array
+            from quantsim.kernels import cuda as cuda_kernels
+
+            cuda_kernels.run_blocks(self, x, out, carrier, rnd, key, stats, state)
+            return
         length = x.shape[-1] if x.ndim else 1
         x2, out2 = x.reshape(-1, length), out.reshape(-1, length)
         if x2.size == 0:

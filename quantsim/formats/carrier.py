@@ -56,6 +56,11 @@ def carrier_for(dtype: np.dtype) -> Carrier:
 def check_array(x) -> np.ndarray:
     """Validate a quantizer input: a numpy float32/float64 array (0-d allowed)."""
     if not isinstance(x, np.ndarray):
+        from quantsim.backend import is_device_array
+
+        if is_device_array(x):  # CuPy: quantized on the device
+            carrier_for(x.dtype)
+            return x
         if isinstance(x, (float, int, list, tuple)) and not isinstance(x, bool):
             x = np.asarray(x, dtype=np.float64 if not isinstance(x, np.generic) else None)
         elif isinstance(x, np.generic):

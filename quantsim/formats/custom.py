@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.backend import get_array_module
 from quantsim.formats.base import NumberFormat
 from quantsim.formats.carrier import Carrier
 from quantsim.formats.rounding import Rounding
@@ -36,9 +37,11 @@ class CustomFormat(NumberFormat):
         self, x: np.ndarray, out: np.ndarray, carrier: Carrier, rnd: Rounding, key: int,
         stats: QuantStats | None, state: Any,
     ) -> None:
+        from quantsim.backend import to_numpy
         from quantsim.kernels.reference import choose
 
-        xd = x.astype(np.float64).reshape(-1)
+        on_device = not isinstance(x, np.ndarray)
+        xd = to_numpy(x).astype(np.float64).reshape(-1)
         finite = np.isfinite(xd)
         xf = np.where(finite, xd, 0.0)
         lo, hi = self.neighbours(xf)
@@ -47,9 +50,13 @@ class CustomFormat(NumberFormat):
         r = choose(xf, lo, hi, self.tie_to_hi(lo, hi), rnd, key)
         r = np.where(finite, r, xd)
         r = np.where(r == 0, np.copysign(0.0, xd), r)
-        out.reshape(-1)[:] = r.astype(out.dtype)
+        result = r.astype(out.dtype)
+        if on_device:  # plug-in formats run on the host: one round trip
+            out.reshape(-1)[:] = get_array_module(out).asarray(result)
+        else:
+            out.reshape(-1)[:] = result
         if stats is not None:
-            stats.add_rows(*_numpy_stats(xd, out.reshape(-1).astype(np.float64), finite))
+            stats.add_rows(*_numpy_stats(xd, result.astype(np.float64), finite))
 
 
 def _numpy_stats(x: np.ndarray, r: np.ndarray, finite: np.ndarray):

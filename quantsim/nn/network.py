@@ -121,9 +121,14 @@ class Sequential:
 
     # -- precision -------------------------------------------------------------------------
     def bind(self, precision: Any, seed: int) -> Sequential:
-        """Set ``layer.q = make_layer_points(layer, precision, seed)`` on every layer."""
+        """Set ``layer.q = make_layer_points(layer, precision, seed)`` on every layer.
+
+        A per-layer override that names no layer of this network is an error (a typo would
+        otherwise silently leave that layer unquantized)."""
         from quantsim.precision import make_layer_points
 
+        if hasattr(precision, "check"):
+            precision.check([layer.name for layer in self.layers()])
         for layer in self.layers():
             layer.q = make_layer_points(layer, precision, seed)
         return self

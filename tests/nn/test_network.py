@@ -199,3 +199,14 @@ def test_real_float32_precision_is_bit_identical_to_unbound() -> None:
     np.testing.assert_array_equal(bp1(np.ones_like(Y1)), bp0(np.ones_like(Y0)))
     for (_, _, p0), (_, _, p1) in zip(unbound.params(), bound.params(), strict=True):
         np.testing.assert_array_equal(p1.grad, p0.grad)
+
+
+def test_bind_rejects_an_override_that_names_no_layer():
+    from quantsim.errors import PrecisionError
+    from quantsim.nn import Linear, ReLU, Sequential
+    from quantsim.precision import Precision
+
+    net = Sequential(Linear(4, 3, rng=0, name="fc1"), ReLU(), Linear(3, 2, rng=0, name="fc2"))
+    net.bind(Precision.from_string("default=float32,layer:fc*.weights=bfloat16"), seed=0)
+    with pytest.raises(PrecisionError, match="fcx"):
+        net.bind(Precision.from_string("default=float32,layer:fcx.weights=bfloat16"), seed=0)

@@ -1,0 +1,400 @@
+"""Optimizers, schedules, constraints and loss scaling, with the quantized update path.
+
+Every parameter is identified by ``"<layer name>.<param name>"``. One :meth:`Optimizer.step`:
+
+1. loss scaling: gradients are divided by the loss scale; with dynamic scaling a non-finite
+   gradient skips the step (nothing changes but the scaler) and halves the scale;
+2. gradient clipping by global L2 norm (over all parameters, computed in float64);
+3. weight decay (coupled L2: ``g += weight_decay * w``) on parameters matching ``decay``;
+4. the update rule (SGD / Adam) with the learning rate and momentum of the current epoch;
+   moments are rounded through the layer's ``optimizer_state`` point;
+5. constraints (max column norm) on the new value;
+6. the new master copy is rounded through the layer's ``updates`` point and written in place:
+   ``param.value[...] = layer.q.updates(new_value)``.
+
+Schedules are functions of the 0-based epoch (``set_epoch`` is called by the Trainer).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from quantsim.precision import iter_layers
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+class Schedule:
+    """A value as a function of the 0-based epoch."""
+
+    def __call__(self, epoch: int) -> float:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    value: float
+
+    def __call__(self, epoch: int) -> float:
+        return float(self.value)
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """``initial * gamma ** (epoch // every)``."""
+
+    initial: float
+    gamma: float
+    every: int
+
+    def __call__(self, epoch: int) -> float:
+        return float(self.initial * self.gamma ** (epoch // self.every))
+
+
+@dataclass(frozen=True)
+class ExponentialDecay(Schedule):
+    """``initial * gamma ** epoch`` (Courbariaux et al. 2015 decay the learning rate so)."""
+
+    initial: float
+    gamma: float
+
+    def __call__(self, epoch: int) -> float:
+        return float(self.initial * self.gamma**epoch)
+
+
+@dataclass(frozen=True)
+class LinearSchedule(Schedule):
+    """From ``start`` at epoch 0 linearly to ``end`` at epoch ``epochs``, then constant.
+
+    Serves as linear learning-rate decay and as the momentum ramp of Courbariaux et al.
+    (``LinearSchedule(0.5, 0.7, epochs=N)``).
+    """
+
+    start: float
+    end: float
+    epochs: int
+
+    def __call__(self, epoch: int) -> float:
+        if self.epochs <= 0 or epoch >= self.epochs:
+            return float(self.end)
+        return float(self.start + (self.end - self.start) * epoch / self.epochs)
+
+
+def _as_schedule(x: float | Schedule | Callable[[int], float], what: str) -> Schedule | Callable:
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return Constant(float(x))
+    if callable(x):
+        return x
+    raise ValueError(f"{what} must be a number or a schedule (callable of the epoch), got {x!r}")
+
+
+# -- constraints and loss scaling -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaxColNorm:
+    """Cap the L2 norm of every weight column at ``limit`` (Goodfellow et al. 2013, maxout).
+
+    Applies to parameters whose ``"layer.param"`` name matches the glob ``params``. A *column* is
+    one unit's incoming weights: the norm is taken over all axes except ``unit_axis`` (default
+    -1, i.e. axis 0 of an ``(in, out)`` matrix); columns with a larger norm are rescaled to
+    exactly ``limit``, the others are unchanged.
+    """
+
+    limit: float
+    params: str = "*"
+    unit_axis: int = -1
+
+    def applies(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.params)
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        if w.ndim < 2:
+            return w
+        axes = tuple(a for a in range(w.ndim) if a != self.unit_axis % w.ndim)
+        norms = np.sqrt(np.sum(np.square(w, dtype=np.float64), axis=axes, keepdims=True))
+        factor = np.where(norms > self.limit, self.limit / np.maximum(norms, 1e-300), 1.0)
+        return (w * factor).astype(w.dtype, copy=False)
+
+
+class LossScaler:
+    """Loss scaling (Micikevicius et al. 2018).
+
+    The Trainer multiplies dL/dY by ``scale``; the optimizer divides gradients by it. Static
+    (``dynamic=False``): a fixed scale, non-finite gradients are not skipped (the run diverges
+    visibly). Dynamic: a step with a non-finite gradient is skipped and the scale multiplied by
+    ``backoff`` (floored at ``min_scale``); after ``growth_interval`` good steps in a row it is
+    multiplied by ``growth``.
+    """
+
+    def __init__(
+        self,
+        scale: float = 2.0**15,
+        *,
+        dynamic: bool = True,
+        growth: float = 2.0,
+        backoff: float = 0.5,
+        growth_interval: int = 2000,
+        min_scale: float = 1.0,
+        max_scale: float = 2.0**24,
+    ) -> None:
+        if not scale > 0:
+            raise ValueError(f"loss scale must be positive, got {scale!r}")
+        self.scale = float(scale)
+        self.dynamic = dynamic
+        self.growth = growth
+        self.backoff = backoff
+        self.growth_interval = int(growth_interval)
+        self.min_scale = min_scale
+        self.max_scale = max_scale
+        self.good_steps = 0
+        self.skipped = 0
+
+    def update(self, finite: bool) -> bool:
+        """Record a step's gradient finiteness; returns True when the step must be skipped."""
+        if not self.dynamic:
+            return False
+        if not finite:
+            self.scale = max(self.scale * self.backoff, self.min_scale)
+            self.good_steps = 0
+            self.skipped += 1
+            return True
+        self.good_steps += 1
+        if self.good_steps >= self.growth_interval:
+            self.scale = min(self.scale * self.growth, self.max_scale)
+            self.good_steps = 0
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "good_steps": self.good_steps, "skipped": self.skipped}
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        self.scale = float(d["scale"])
+        self.good_steps = int(d["good_steps"])
+        self.skipped = int(d["skipped"])
+
+
+# -- optimizers -------------------------------------------------------------------------------
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+@dataclass
+class _Slot:
+    name: str
+    layer: Any
+    param: Any
+
+    def point(self, role: str) -> Callable[[np.ndarray], np.ndarray]:
+        q = getattr(self.layer, "q", None)
+        return getattr(q, role) if q is not None else _identity
+
+
+def _collect(net: Any) -> list[_Slot]:
+    slots, seen = [], set()
+    for layer in iter_layers(net):
+        for pname, param in getattr(layer, "params", {}).items():
+            name = f"{layer.name}.{pname}"
+            if name in seen:
+                raise ValueError(f"two parameters are named {name!r}; give layers unique names")
+            seen.add(name)
+            slots.append(_Slot(name, layer, param))
+    return slots
+
+
+class Optimizer:
+    """Base class: the step pipeline of the module docstring; subclasses give ``_rule``."""
+
+    def __init__(
+        self,
+        net: Any,
+        lr: float | Schedule | Callable[[int], float],
+        *,
+        weight_decay: float = 0.0,
+        decay: str = "*",
+        clip_norm: float | None = None,
+        constraints: Iterable[MaxColNorm] = (),
+        loss_scaler: LossScaler | None = None,
+    ) -> None:
+        self.slots = _collect(net)
+        self.lr_schedule = _as_schedule(lr, "lr")
+        self.weight_decay = float(weight_decay)
+        self.decay = decay
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
+        self.clip_norm = clip_norm
+        self.constraints = tuple(constraints)
+        self.loss_scaler = loss_scaler
+        self.epoch = 0
+        self.steps = 0  # applied (not skipped) steps
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.last_grad_norm = float("nan")
+
+    @property
+    def lr(self) -> float:
+        return float(self.lr_schedule(self.epoch))
+
+    @property
+    def loss_scale(self) -> float:
+        """The factor the Trainer multiplies dL/dY by (1 without loss scaling)."""
+        return self.loss_scaler.scale if self.loss_scaler is not None else 1.0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the schedules' values for ``epoch`` (0-based)."""
+        self.epoch = int(epoch)
+
+    def zero_grad(self) -> None:
+        for s in self.slots:
+            if s.param.grad is not None:
+                s.param.grad[...] = 0
+
+    def step(self) -> bool:
+        """Apply one update from the accumulated gradients; False if it was skipped."""
+        live = [s for s in self.slots if s.param.grad is not None]
+        grads = {s.name: s.param.grad for s in live}
+        scale = self.loss_scale
+        if scale != 1.0:
+            grads = {n: g / g.dtype.type(scale) for n, g in grads.items()}
+        if self.loss_scaler is not None:
+            finite = all(bool(np.isfinite(g).all()) for g in grads.values())
+            if self.loss_scaler.update(finite):
+                return False
+        sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
+        self.last_grad_norm = math.sqrt(sq)
+        if self.clip_norm is not None and self.last_grad_norm > self.clip_norm:
+            factor = self.clip_norm / self.last_grad_norm
+            grads = {n: (g * factor).astype(g.dtype, copy=False) for n, g in grads.items()}
+        lr = self.lr
+        self._begin_step()
+        for s in live:
+            w = s.param.value
+            g = grads[s.name]
+            if self.weight_decay and fnmatch.fnmatchcase(s.name, self.decay):
+                g = g + w.dtype.type(self.weight_decay) * w
+            state = self.state.setdefault(s.name, {})
+            new = self._rule(s, w, g, lr, state)
+            for c in self.constraints:
+                if c.applies(s.name):
+                    new = c(new)
+            w[...] = s.point("updates")(np.asarray(new, dtype=w.dtype))
+        self.steps += 1
+        return True
+
+    def _begin_step(self) -> None:
+        """Hook run once per applied step before the per-parameter rules."""
+
+    def _rule(self, s: _Slot, w: np.ndarray, g: np.ndarray, lr: float, state: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def hyperparams(self) -> dict[str, float]:
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step counters, scaler state and per-parameter moments (arrays copied)."""
+        return {
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "loss_scaler": self.loss_scaler.state_dict() if self.loss_scaler else None,
+            "moments": {n: {k: v.copy() for k, v in st.items()} for n, st in self.state.items()},
+        }
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        names = {s.name for s in self.slots}
+        unknown = set(d["moments"]) - names
+        if unknown:
+            raise ValueError(
+                f"optimizer state names parameters {sorted(unknown)} that this network does "
+                f"not have ({sorted(names)}); resume with the same network"
+            )
+        self.epoch = int(d["epoch"])
+        self.steps = int(d["steps"])
+        if self.loss_scaler is not None and d.get("loss_scaler"):
+            self.loss_scaler.load_state_dict(d["loss_scaler"])
+        self.state = {n: {k: np.array(v) for k, v in st.items()} for n, st in d["moments"].items()}
+
+
+class SGD(Optimizer):
+    """SGD with classical or Nesterov momentum (Sutskever et al. 2013 form).
+
+    ``v = mu * v - lr * g``; ``w = w + v`` (classical) or ``w = w + mu * v - lr * g``
+    (Nesterov, with the new ``v``). ``v`` is rounded through ``optimizer_state``. With
+    ``momentum=0`` it is plain ``w - lr * g`` and keeps no state.
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        lr: float | Schedule | Callable[[int], float],
+        *,
+        momentum: float | Schedule | Callable[[int], float] = 0.0,
+        nesterov: bool = False,
+        **kw: Any,
+    ) -> None:
+        super().__init__(net, lr, **kw)
+        self.momentum_schedule = _as_schedule(momentum, "momentum")
+        self.nesterov = nesterov
+
+    @property
+    def momentum(self) -> float:
+        return float(self.momentum_schedule(self.epoch))
+
+    def hyperparams(self) -> dict[str, float]:
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _rule(self, s: _Slot, w: np.ndarray, g: np.ndarray, lr: float, state: dict) -> np.ndarray:
+        t = w.dtype.type
+        mu = self.momentum
+        if mu == 0.0 and "v" not in state:
+            return w - t(lr) * g
+        v = state.get("v")
+        if v is None:
+            v = np.zeros_like(w)
+        v = s.point("optimizer_state")(t(mu) * v - t(lr) * g)
+        state["v"] = np.array(v, copy=True)
+        if self.nesterov:
+            return w + t(mu) * v - t(lr) * g
+        return w + v
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction.
+
+    ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2`` (both through ``optimizer_state``);
+    ``w = w - lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
+    ``v_hat = v / (1 - b2^t)`` and ``t`` the 1-based count of applied steps.
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        lr: float | Schedule | Callable[[int], float] = 1e-3,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        **kw: Any,
+    ) -> None:
+        super().__init__(net, lr, **kw)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+
+    def _rule(self, s: _Slot, w: np.ndarray, g: np.ndarray, lr: float, state: dict) -> np.ndarray:
+        t = w.dtype.type
+        b1, b2 = self.beta1, self.beta2
+        n = self.steps + 1
+        m = state.get("m", np.zeros_like(w))
+        v = state.get("v", np.zeros_like(w))
+        q = s.point("optimizer_state")
+        m = np.array(q(t(b1) * m + t(1 - b1) * g), copy=True)
+        v = np.array(q(t(b2) * v + t(1 - b2) * (g * g)), copy=True)
+        state["m"], state["v"] = m, v
+        m_hat = m / t(1 - b1**n)
+        v_hat = v / t(1 - b2**n)
+        return w - t(lr) * m_hat / (np.sqrt(v_hat) + t(self.eps))
