@@ -67,6 +67,6 @@ def test_bad_input_is_a_clear_error(capsys, argv, text):
 
 
 def test_demo_tour_runs(capsys):
-    assert main(["demo"]) == 0
+    assert main(["demo", "--tour"]) == 0
     out = capsys.readouterr().out
     assert "fp8_e4m3@stochastic" in out and "stochastic mean" in out
