@@ -128,20 +128,23 @@ class FloatFormat(NumberFormat):
 
     # -- behaviour -------------------------------------------------------------------------
     def is_identity(self, dtype: Any) -> bool:
+        """True when the format's grid is the carrier's own (float32 on float32 carriers)."""
         try:
             carrier = carrier_for(dtype)
         except TypeError:
             return False
         return (
-            self.mbits >= carrier.mant_bits
-            and self.emin <= carrier.emin
-            and self.emax >= carrier.emax
+            self.mbits == carrier.mant_bits
+            and self.emin == carrier.emin
+            and self.emax == carrier.emax
             and self.subnormals
             and not self.finite
             and self.overflow == "inf"
         )
 
     def check_carrier(self, carrier: Carrier) -> None:
+        """A format wider than the carrier cannot be simulated on it: the engine's arithmetic
+        would silently run at the carrier's precision."""
         if self.is_identity(carrier.dtype):
             return
         if self.mbits > carrier.mant_bits:
