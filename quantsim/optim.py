@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from quantsim.precision import iter_layers
+from quantsim.nn.base import IdentityPoints
+from quantsim.precision import QuantPoint, iter_layers
 
 # -- schedules --------------------------------------------------------------------------------
 
@@ -187,6 +188,28 @@ def _identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _plain(a: Any, dtype: Any = None) -> bool:
+    """A C-contiguous float ndarray (of ``dtype`` when given): safe for ``out=`` arguments."""
+    return (
+        isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.flags.c_contiguous
+        and (dtype is None or a.dtype == dtype)
+    )
+
+
+def _known_point(point: Any) -> bool:
+    """Points the in-place fast paths understand: a ``QuantPoint`` (takes ``out=``) or an
+    identity (``IdentityPoints`` method, or no ``q`` at all)."""
+    return (
+        isinstance(point, QuantPoint) or point is _identity
+        or isinstance(getattr(point, "__self__", None), IdentityPoints)
+    )
+
+
+def _point_is_identity(point: Any, dtype: Any) -> bool:
+    """For a :func:`_known_point`: True when it returns its argument unchanged."""
+    return not isinstance(point, QuantPoint) or point.is_identity(dtype)
+
+
 @dataclass
 class _Slot:
     name: str
@@ -237,6 +260,7 @@ class Optimizer:
         self.steps = 0  # applied (not skipped) steps
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.last_grad_norm = float("nan")
+        self._scratch_bufs: dict[tuple[str, int], np.ndarray] = {}
 
     @property
     def lr(self) -> float:
@@ -280,6 +304,9 @@ class Optimizer:
             if self.weight_decay and fnmatch.fnmatchcase(s.name, self.decay):
                 g = g + w.dtype.type(self.weight_decay) * w
             state = self.state.setdefault(s.name, {})
+            constrained = any(c.applies(s.name) for c in self.constraints)
+            if not constrained and self._update_in_place(s, w, g, lr, state):
+                continue
             new = self._rule(s, w, g, lr, state)
             for c in self.constraints:
                 if c.applies(s.name):
@@ -287,6 +314,23 @@ class Optimizer:
             w[...] = s.point("updates")(np.asarray(new, dtype=w.dtype))
         self.steps += 1
         return True
+
+    def _update_in_place(
+        self, s: _Slot, w: np.ndarray, g: np.ndarray, lr: float, state: dict
+    ) -> bool:
+        """Optional fast path: apply the rule and the ``updates`` point to ``w`` in place,
+        bit for bit as ``_rule`` + ``w[...] = updates(new)`` would; return False to fall back
+        to that generic path (the default)."""
+        return False
+
+    def _scratch(self, s: _Slot, w: np.ndarray, k: int = 0) -> np.ndarray:
+        """A reusable work array shaped like ``w`` (not part of the optimizer state)."""
+        bufs = self._scratch_bufs
+        key = (s.name, k)
+        buf = bufs.get(key)
+        if buf is None or buf.shape != w.shape or buf.dtype != w.dtype:
+            buf = bufs[key] = np.empty_like(w, order="C")
+        return buf
 
     def _begin_step(self) -> None:
         """Hook run once per applied step before the per-parameter rules."""
@@ -362,6 +406,46 @@ class SGD(Optimizer):
         if self.nesterov:
             return w + t(mu) * v - t(lr) * g
         return w + v
+
+    def _update_in_place(
+        self, s: _Slot, w: np.ndarray, g: np.ndarray, lr: float, state: dict
+    ) -> bool:
+        """``_rule`` + the ``updates`` point without temporaries (same float operations in the
+        same order, so the same bits): classical momentum or plain SGD on C-contiguous
+        arrays of one dtype, with ``QuantPoint`` (or identity) points."""
+        if self.nesterov or not _plain(w) or not _plain(g, w.dtype):
+            return False
+        upd = s.point("updates")
+        if not _known_point(upd):
+            return False
+        t = w.dtype.type
+        mu = self.momentum
+        lrg = np.multiply(g, t(lr), out=self._scratch(s, w, 0))  # t(lr) * g
+        if mu == 0.0 and "v" not in state:
+            if _point_is_identity(upd, w.dtype):
+                np.subtract(w, lrg, out=w)
+            else:
+                upd(np.subtract(w, lrg, out=lrg), out=w)
+            return True
+        v = state.get("v")
+        if v is None:
+            v = state["v"] = np.zeros_like(w, order="C")
+        elif not _plain(v, w.dtype) or not v.flags.writeable:
+            return False
+        opt_q = s.point("optimizer_state")
+        if not _known_point(opt_q):
+            return False
+        if _point_is_identity(opt_q, w.dtype):
+            np.multiply(v, t(mu), out=v)  # t(mu) * v
+            np.subtract(v, lrg, out=v)
+        else:
+            tmp = np.multiply(v, t(mu), out=self._scratch(s, w, 1))
+            opt_q(np.subtract(tmp, lrg, out=tmp), out=v)
+        if _point_is_identity(upd, w.dtype):
+            np.add(w, v, out=w)
+        else:
+            upd(np.add(w, v, out=lrg), out=w)
+        return True
 
 
 class Adam(Optimizer):

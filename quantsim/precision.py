@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.errors import PrecisionError
+from quantsim.nn._blas import matmul as _plain_matmul
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -313,14 +314,17 @@ class Precision:
 _SEED_MASK = (1 << 64) - 1  # formats take seeds in [0, 2**64)
 
 
-def stable_hash64(*parts: object) -> int:
-    """A 64-bit hash of ``parts`` that is the same in every process (unlike ``hash``)."""
-    h = hashlib.blake2b(digest_size=8)
+def _hash_update(h: Any, parts: Iterable[object]) -> Any:
     for p in parts:
         b = str(p).encode("utf-8")
         h.update(len(b).to_bytes(4, "little"))
         h.update(b)
-    return int.from_bytes(h.digest(), "little")
+    return h
+
+
+def stable_hash64(*parts: object) -> int:
+    """A 64-bit hash of ``parts`` that is the same in every process (unlike ``hash``)."""
+    return int.from_bytes(_hash_update(hashlib.blake2b(digest_size=8), parts).digest(), "little")
 
 
 def _new_stats() -> Any:
@@ -358,21 +362,59 @@ class QuantPoint:
         self.collect_stats = collect_stats
         self.stats_every = stats_every
         self.stats = _new_stats()
+        #: count statistics on identity calls too (set by quantsim.stats.StatsCollector)
+        self.observe_identity = False
+        # Caches (formats are immutable; both are re-derived if fmt / seed / names change).
+        self._identity_of: tuple[Any, dict[Any, bool]] = (None, {})
+        self._hash_prefix: tuple[Any, Any] = (None, None)
 
     def __repr__(self) -> str:
         return f"QuantPoint({self.layer!r}, {self.role!r}, {str(self.fmt)!r}, calls={self.calls})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The caches hold a hashlib object (not picklable): copies and pickles rebuild them.
+        d = dict(self.__dict__)
+        d["_identity_of"] = (None, {})
+        d["_hash_prefix"] = (None, None)
+        return d
+
     def call_seed(self, n: int) -> int:
-        """The stochastic-rounding seed of call number ``n`` (0-based)."""
-        return stable_hash64(self.seed, self.layer, self.role, n) & _SEED_MASK
+        """The stochastic-rounding seed of call number ``n`` (0-based): equal to
+        ``stable_hash64(seed, layer, role, n)``, hashing the fixed prefix only once."""
+        key = (self.seed, self.layer, self.role)
+        cached_key, prefix = self._hash_prefix
+        if cached_key != key:
+            prefix = _hash_update(hashlib.blake2b(digest_size=8), key)
+            self._hash_prefix = (key, prefix)
+        h = _hash_update(prefix.copy(), (n,))
+        return int.from_bytes(h.digest(), "little") & _SEED_MASK
 
     def is_identity(self, dtype: Any) -> bool:
         """True when this point leaves carriers of ``dtype`` unchanged."""
-        return bool(self.fmt.is_identity(np.dtype(dtype)))
+        fmt = self.fmt
+        cached_fmt, table = self._identity_of
+        if cached_fmt is not fmt:
+            table = {}
+            self._identity_of = (fmt, table)
+        try:
+            return table[dtype]
+        except (KeyError, TypeError):
+            pass
+        result = bool(fmt.is_identity(np.dtype(dtype)))
+        try:
+            table[dtype] = result
+        except TypeError:  # an unhashable dtype-like: no caching
+            pass
+        return result
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Quantize ``x`` (returns ``x`` itself when the format is exact on its dtype)."""
-        if self.fmt.is_identity(x.dtype):
+        if self.is_identity(x.dtype):
+            if self.observe_identity and self.collect_stats:
+                # Exact formats (float32 roles) still report what passed through them.
+                from quantsim.stats import observe
+
+                observe(x, self.stats)
             if out is not None and out is not x:
                 out[...] = x
                 return out
@@ -488,7 +530,7 @@ class LayerPoints:
         on the result dtype, chunked accumulation (``kernels.accumulate``) otherwise."""
         dtype = np.result_type(A, B)
         if self.accumulator.is_identity(dtype):
-            return A @ B
+            return _plain_matmul(A, B)
         from quantsim.kernels.accumulate import chunked_matmul
 
         return chunked_matmul(A, B, self.accumulator, self.accumulator_chunk)

@@ -147,8 +147,8 @@ def observe(x: np.ndarray, stats: QuantStats) -> None:
     chunks = (flat.size + cpu.CHUNK - 1) // cpu.CHUNK
     rows = np.zeros((chunks, cpu.N_STATS), dtype=np.float64)
     hist = np.zeros((chunks, cpu.LOG2_HIST_BINS), dtype=np.int64)
-    _observe_kernel(flat, flat.view(carrier.bits_dtype), carrier.mant_bits, carrier.bias,
-                    rows, hist)
+    cpu.launch(_observe_kernel, flat.size,
+               flat, flat.view(carrier.bits_dtype), carrier.mant_bits, carrier.bias, rows, hist)
     stats.add_rows(rows, hist)
 
 

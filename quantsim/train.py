@@ -293,7 +293,10 @@ class Trainer:
                 scale = self.optimizer.loss_scale
                 if scale != 1.0:
                     dY = dY * dY.dtype.type(scale)
-                backprop(dY)
+                if getattr(backprop, "input_grad_optional", False):
+                    backprop(dY, input_grad=False)  # dL/dX of the data is never used
+                else:
+                    backprop(dY)
                 if not self.optimizer.step():
                     skipped += 1
                 loss_sum += loss * len(idx)

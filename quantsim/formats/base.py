@@ -104,6 +104,10 @@ class NumberFormat(ABC):
         """Distance from 1 to the next larger value (for fixed point: the quantum)."""
 
     # -- behaviour --------------------------------------------------------------------------
+    #: Two's complement formats (fixed, dfxp, block) take limited-bit stochastic decisions on
+    #: the signed value; sign-magnitude formats (floats) on the magnitude.
+    twos_complement: bool = False
+
     def is_identity(self, dtype: Any) -> bool:
         """True when quantizing arrays of `dtype` changes nothing (the engine skips the call)."""
         return False
@@ -206,11 +210,13 @@ def run_elementwise(
         carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
         rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
     )
+    n = flat_x.size
     if stats is None:
-        cpu.quantize_elementwise(xbits, outbits, *args)
+        cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
         return
-    rows, hist = _stat_rows(flat_x.size)
-    cpu.quantize_elementwise_stats(flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
+    rows, hist = _stat_rows(n)
+    cpu.launch(cpu.quantize_elementwise_stats, n,
+               flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
     stats.add_rows(rows, hist)
 
 

@@ -28,6 +28,8 @@ class BlockFormat(NumberFormat):
     The properties are relative to a block scale of 2**0: max = 2 - 2**-(M-2).
     """
 
+    twos_complement = True
+
     mbits: int
     block: int
     rounding: Rounding = field(default_factory=Rounding)
@@ -85,8 +87,9 @@ class BlockFormat(NumberFormat):
         chunks = -(-nblocks // max(1, cpu.CHUNK // self.block)) if stats is not None else 1
         rows = np.zeros((chunks, cpu.N_STATS))
         hist = np.zeros((chunks, cpu.LOG2_HIST_BINS), dtype=np.int64)
-        cpu.quantize_blocks(
-            x2, x2.view(carrier.bits_dtype), out2, out2.view(carrier.bits_dtype),
+        cpu.launch(
+            cpu.quantize_blocks, x2.size, x2, x2.view(carrier.bits_dtype), out2,
+            out2.view(carrier.bits_dtype),
             carrier.mant_bits, carrier.bias, self.mbits, self.block, rnd.code,
             rnd.random_bits or 0, np.uint64(key), 0, stats is not None, np.inf, rows, hist,
         )

@@ -42,6 +42,8 @@ class FixedFormat(NumberFormat):
     (-0.0 == 0.0 on the carrier).
     """
 
+    twos_complement = True
+
     il: int
     fl: int
     rounding: Rounding = field(default_factory=Rounding)
@@ -124,6 +126,8 @@ class DynamicFixedFormat(NumberFormat):
     A call without a state (plain `quantize`) calibrates on that tensor alone. IL may exceed
     WL (negative fraction bits) or be negative: the radix point moves freely within the carrier.
     """
+
+    twos_complement = True
 
     wl: int
     il: int | None = None

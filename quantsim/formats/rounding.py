@@ -21,7 +21,11 @@ class Rounding:
     `nearest` rounds to the nearest grid value, ties to the even one; `toward_zero` truncates;
     `down` rounds toward -inf; `up` toward +inf; `stochastic` rounds up with probability equal
     to the distance from the lower neighbour divided by the gap. `random_bits=r` (stochastic
-    only) uses r random bits as hardware does: P(up) = floor(frac * 2**r) / 2**r.
+    only) uses r random bits as hardware does, which adds them where the format keeps its
+    sign: floating-point formats are sign-magnitude, so |x| moves away from zero with
+    P = floor(frac_mag * 2**r) / 2**r (frac_mag measured from the neighbour nearer zero);
+    two's complement formats (fixed, dfxp, block) round toward +inf with
+    P = floor(frac * 2**r) / 2**r (frac measured from the lower neighbour).
     `random_bits=None` uses 63 bits, exact to within 2**-63.
     """
 

@@ -1,16 +1,30 @@
 """Fast CPU kernels (numba, parallel): one fused pass per tensor that rounds and optionally counts.
 
 The rounding works on the carrier's bits (`scalar.quantize_bits`), so the plain loop vectorises.
-The counting variant runs over fixed-size chunks, independent of the thread count, and every
-chunk writes its own row of counters: the statistics (sums included) do not depend on threads.
+Each rounding mode gets its own copy of the loop (the mode is a compile-time constant there),
+so the per-element work is only what that mode needs.
+
+Work is split into fixed-size chunks of CHUNK elements (whole blocks for `block<M,k>`),
+independent of the thread count. With statistics, a chunk is first rounded (also writing one
+flag byte per element into a chunk-local buffer), then counted by `_count_range` while it is
+still in cache; every chunk writes its own row of counters, so the statistics (sums included)
+do not depend on the number of threads.
 """
 
 from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
 
 import numba
 import numpy as np
 
 from quantsim.kernels import scalar
+
+#: Tensors with fewer elements run the serial twin of a kernel: a parallel launch costs tens of
+#: microseconds on an idle machine and milliseconds on a busy one, more than it saves here.
+PARALLEL_MIN = 1 << 17
 
 CHUNK = 1 << 16
 N_STATS = 11
@@ -18,12 +32,19 @@ N_STATS = 11
  S_SUM_REL_ERR, S_ABOVE, S_ZERO_OUT) = range(N_STATS)
 LOG2_HIST_MIN = -160
 LOG2_HIST_BINS = 320
+#: Sub-histograms per chunk: consecutive elements of one binade increment different copies.
+_HIST_WAYS = 8
+#: Independent partial sums per chunk for the floating statistics (fixed order, any machine).
+_SUM_WAYS = 8
 
 _quantize_bits = scalar.compile_core(numba.njit(inline="always"))
 
 
 @numba.njit(inline="always")
 def _count(st, x, r, flag, u, mant_bits, bias, thresh, hist, c):
+    """Count one element (value `x`, result `r`, kernel flag, input bits `u`) into `st` and row
+    `c` of `hist`: the per-element definition of the statistics (`_count_range` is the fast,
+    equivalent pass over a range; other modules count single values with this)."""
     st[S_COUNT] += 1.0
     if flag == scalar.FLAG_NAN:
         st[S_NAN] += 1.0
@@ -53,19 +74,186 @@ def _count(st, x, r, flag, u, mant_bits, bias, thresh, hist, c):
     hist[c, b] += 1
 
 
+@numba.njit(inline="always")
+def _round_range(
+    xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin, subnormals,
+    qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
+):
+    """Round elements i0..i1-1 of the flat bit views; flags[i - i0] gets each flag if asked."""
+    for i in range(i0, i1):
+        rb, flag = _quantize_bits(
+            np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+            maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, np.uint64(offset + i),
+        )
+        outbits[i] = rb
+        if want_flags:
+            flags[i - i0] = flag
+
+
+@numba.njit(inline="always")
+def _round_range_mode(
+    xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin, subnormals,
+    qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
+):
+    """`_round_range` with the rounding mode turned into a compile-time constant."""
+    if mode == scalar.NEAREST:
+        _round_range(xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin,
+                     subnormals, qfix, maxpos_bits, maxneg_bits, policy, scalar.NEAREST, rbits,
+                     ukey, offset)
+    elif mode == scalar.STOCHASTIC:
+        _round_range(xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin,
+                     subnormals, qfix, maxpos_bits, maxneg_bits, policy, scalar.STOCHASTIC,
+                     rbits, ukey, offset)
+    elif mode == scalar.TOWARD_ZERO:
+        _round_range(xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin,
+                     subnormals, qfix, maxpos_bits, maxneg_bits, policy, scalar.TOWARD_ZERO,
+                     rbits, ukey, offset)
+    elif mode == scalar.DOWN:
+        _round_range(xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin,
+                     subnormals, qfix, maxpos_bits, maxneg_bits, policy, scalar.DOWN, rbits,
+                     ukey, offset)
+    else:
+        _round_range(xbits, outbits, flags, want_flags, i0, i1, mant_bits, bias, kind, m, emin,
+                     subnormals, qfix, maxpos_bits, maxneg_bits, policy, scalar.UP, rbits,
+                     ukey, offset)
+
+
+@numba.njit(inline="always")
+def _carrier_value(mag, mant_bits, bias):
+    """The float64 value of non-negative finite carrier magnitude bits `mag`."""
+    hidden = np.int64(1) << np.int64(mant_bits)
+    biased = mag >> np.int64(mant_bits)
+    s = (mag & (hidden - 1)) | (hidden if biased > 0 else np.int64(0))
+    return math.ldexp(np.float64(s), int(max(biased, np.int64(1)) - bias - mant_bits))
+
+
+@numba.njit(inline="always")
+def _count_range(x, xbits, out, outbits, flags, i0, i1, mant_bits, bias, thresh, stats, hist,
+                 c):
+    """Fill row `c` of `stats` / `hist` for elements i0..i1-1 (flags[i - i0] from the rounding
+    pass): the same numbers as `_count` element by element, in three passes over the range
+    that the compiler vectorises (integer counters; partial float sums; sub-histograms)."""
+    sign_shift = 31 if mant_bits == 23 else 63
+    magmask = (np.int64(1) << np.int64(sign_shift)) - np.int64(1)
+    emask = np.int64(2 * bias + 1)
+    n_nan = n_inf = n_zero_in = n_zero_out = n_over = n_under = n_above = 0
+    max_mag = np.int64(0)
+    for i in range(i0, i1):
+        f = flags[i - i0]
+        fin = f < scalar.FLAG_NAN
+        xm = np.int64(xbits[i]) & magmask
+        rz = (np.int64(outbits[i]) & magmask) == 0
+        nz = fin and xm != 0
+        n_nan += f == scalar.FLAG_NAN
+        n_inf += f == scalar.FLAG_INF
+        n_zero_in += fin and xm == 0
+        n_zero_out += fin and rz
+        n_over += nz and f == scalar.FLAG_OVERFLOW
+        n_under += nz and f == scalar.FLAG_OK and rz
+        n_above += nz and abs(np.float64(x[i])) > thresh
+        max_mag = max(max_mag, xm if nz else np.int64(0))
+    # Floating sums: element i goes to partial sum (i - i0) % _SUM_WAYS, summed in order.
+    sa = np.zeros(_SUM_WAYS)
+    sr = np.zeros(_SUM_WAYS)
+    nfull = i0 + (i1 - i0) // _SUM_WAYS * _SUM_WAYS
+    for i in range(i0, nfull, _SUM_WAYS):
+        for k in range(_SUM_WAYS):
+            j = i + k
+            f = flags[j - i0]
+            xv = np.float64(x[j])
+            ax = abs(xv)
+            nz = f < scalar.FLAG_NAN and ax != 0.0
+            sa[k] += ax if nz else 0.0
+            ok = nz and f == scalar.FLAG_OK
+            sr[k] += abs(np.float64(out[j]) - xv) / (ax if ok else 1.0) if ok else 0.0
+    for j in range(nfull, i1):
+        f = flags[j - i0]
+        xv = np.float64(x[j])
+        ax = abs(xv)
+        nz = f < scalar.FLAG_NAN and ax != 0.0
+        sa[0] += ax if nz else 0.0
+        if nz and f == scalar.FLAG_OK:
+            sr[0] += abs(np.float64(out[j]) - xv) / ax
+    sum_abs = 0.0
+    sum_rel = 0.0
+    for k in range(_SUM_WAYS):
+        sum_abs += sa[k]
+        sum_rel += sr[k]
+    # log2 histogram of the finite nonzero inputs, by binade.
+    hl = np.zeros((_HIST_WAYS, LOG2_HIST_BINS), dtype=np.int64)
+    for i in range(i0, i1):
+        xm = np.int64(xbits[i]) & magmask
+        e = (xm >> np.int64(mant_bits)) - bias
+        b = min(max(e - LOG2_HIST_MIN, 0), LOG2_HIST_BINS - 1)
+        if xm != 0 and (xm >> np.int64(mant_bits)) != emask:
+            hl[(i - i0) % _HIST_WAYS, b] += 1
+    for b in range(LOG2_HIST_BINS):
+        t = np.int64(0)
+        for k in range(_HIST_WAYS):
+            t += hl[k, b]
+        hist[c, b] += t
+    stats[c, S_COUNT] += i1 - i0
+    stats[c, S_ZERO_IN] += n_zero_in
+    stats[c, S_UNDERFLOW] += n_under
+    stats[c, S_OVERFLOW] += n_over
+    stats[c, S_NAN] += n_nan
+    stats[c, S_INF] += n_inf
+    stats[c, S_SUM_ABS] += sum_abs
+    stats[c, S_MAX_ABS] = max(stats[c, S_MAX_ABS], _carrier_value(max_mag, mant_bits, bias))
+    stats[c, S_SUM_REL_ERR] += sum_rel
+    stats[c, S_ABOVE] += n_above
+    stats[c, S_ZERO_OUT] += n_zero_out
+
+
 @numba.njit(parallel=True, cache=True)
 def quantize_elementwise(
     xbits, outbits, mant_bits, bias, kind, m, emin, subnormals, qfix,
     maxpos_bits, maxneg_bits, policy, mode, rbits, key, offset,
 ):
-    """Float and fixed formats on flat contiguous bit views (uint32 or int64)."""
+    """Float and fixed formats on flat contiguous bit views (uint32 or int64). One flat
+    parallel loop per rounding mode (the mode is a constant inside each: they vectorise)."""
     ukey = np.uint64(key)
-    for i in numba.prange(xbits.size):
-        rb, _ = _quantize_bits(
-            np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
-            maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, np.uint64(offset + i),
-        )
-        outbits[i] = rb
+    n = xbits.size
+    if mode == scalar.NEAREST:
+        for i in numba.prange(n):
+            rb, _ = _quantize_bits(
+                np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+                maxpos_bits, maxneg_bits, policy, scalar.NEAREST, rbits, ukey,
+                np.uint64(offset + i),
+            )
+            outbits[i] = rb
+    elif mode == scalar.STOCHASTIC:
+        for i in numba.prange(n):
+            rb, _ = _quantize_bits(
+                np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+                maxpos_bits, maxneg_bits, policy, scalar.STOCHASTIC, rbits, ukey,
+                np.uint64(offset + i),
+            )
+            outbits[i] = rb
+    elif mode == scalar.TOWARD_ZERO:
+        for i in numba.prange(n):
+            rb, _ = _quantize_bits(
+                np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+                maxpos_bits, maxneg_bits, policy, scalar.TOWARD_ZERO, rbits, ukey,
+                np.uint64(offset + i),
+            )
+            outbits[i] = rb
+    elif mode == scalar.DOWN:
+        for i in numba.prange(n):
+            rb, _ = _quantize_bits(
+                np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+                maxpos_bits, maxneg_bits, policy, scalar.DOWN, rbits, ukey,
+                np.uint64(offset + i),
+            )
+            outbits[i] = rb
+    else:
+        for i in numba.prange(n):
+            rb, _ = _quantize_bits(
+                np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+                maxpos_bits, maxneg_bits, policy, scalar.UP, rbits, ukey,
+                np.uint64(offset + i),
+            )
+            outbits[i] = rb
 
 
 @numba.njit(parallel=True, cache=True)
@@ -78,17 +266,15 @@ def quantize_elementwise_stats(
     nchunks = (n + CHUNK - 1) // CHUNK
     ukey = np.uint64(key)
     for c in numba.prange(nchunks):
-        st = np.zeros(N_STATS)
-        for i in range(c * CHUNK, min((c + 1) * CHUNK, n)):
-            u = np.int64(xbits[i])
-            rb, flag = _quantize_bits(
-                u, mant_bits, bias, kind, m, emin, subnormals, qfix,
-                maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, np.uint64(offset + i),
-            )
-            outbits[i] = rb
-            _count(st, x[i], out[i], flag, u, mant_bits, bias, thresh, hist, c)
-        for j in range(N_STATS):
-            stats[c, j] = st[j]
+        i0 = c * CHUNK
+        i1 = min(i0 + CHUNK, n)
+        flags = np.empty(i1 - i0, dtype=np.uint8)
+        _round_range_mode(
+            xbits, outbits, flags, True, i0, i1, mant_bits, bias, kind, m, emin, subnormals,
+            qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
+        )
+        _count_range(x, xbits, out, outbits, flags, i0, i1, mant_bits, bias, thresh, stats, hist,
+                     c)
 
 
 @numba.njit(inline="always")
@@ -109,28 +295,36 @@ def quantize_blocks(
     """Block floating point on (rows, length) arrays. Blocks of `block` elements along the last
     axis share qe = floor(log2(max finite |x|)) - (mbits - 2); elements are mbits-bit two's
     complement integers times 2**qe, rounded then saturated. qe never goes below the carrier's
-    smallest quantum."""
+    smallest quantum. Blocks tile the rows, so a run of blocks is a contiguous flat range."""
     rows, length = xbits.shape
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    xb = xbits.reshape(xbits.size)
+    ob = outbits.reshape(outbits.size)
     per_row = (length + block - 1) // block
     nblocks = rows * per_row
     blocks_per_chunk = max(1, CHUNK // block)
     nchunks = (nblocks + blocks_per_chunk - 1) // blocks_per_chunk
     ukey = np.uint64(key)
     sign_shift = 31 if mant_bits == 23 else 63
+    magmask = (np.int64(1) << np.int64(sign_shift)) - 1
     inf_bits = np.int64(2 * bias + 1) << np.int64(mant_bits)
     lowest_qe = 1 - bias - mant_bits
     top = np.int64(1) << np.int64(mbits - 1)
     for c in numba.prange(nchunks):
-        st = np.zeros(N_STATS)
-        for b in range(c * blocks_per_chunk, min((c + 1) * blocks_per_chunk, nblocks)):
+        b0 = c * blocks_per_chunk
+        b1 = min(b0 + blocks_per_chunk, nblocks)
+        f0 = (b0 // per_row) * length + (b0 % per_row) * block
+        f1 = ((b1 - 1) // per_row) * length + min(((b1 - 1) % per_row) * block + block, length)
+        flags = np.empty(f1 - f0 if want_stats else 0, dtype=np.uint8)
+        for b in range(b0, b1):
             row = b // per_row
-            j0 = (b % per_row) * block
-            j1 = min(j0 + block, length)
+            j0 = row * length + (b % per_row) * block
+            j1 = row * length + min((b % per_row) * block + block, length)
             amax = np.int64(0)
             for j in range(j0, j1):
-                mag = np.int64(xbits[row, j]) & ((np.int64(1) << np.int64(sign_shift)) - 1)
-                if mag < inf_bits and mag > amax:
-                    amax = mag
+                mag = np.int64(xb[j]) & magmask
+                amax = max(amax, mag if mag < inf_bits else np.int64(0))
             biased = amax >> np.int64(mant_bits)
             if biased > 0:
                 e = biased - bias
@@ -142,16 +336,58 @@ def quantize_blocks(
             qe = max(e - (mbits - 2), np.int64(lowest_qe))
             maxpos = _encode(top - 1, mbits - 2, qe, mant_bits, bias)
             maxneg = _encode(top, mbits - 1, qe, mant_bits, bias)
-            for j in range(j0, j1):
-                u = np.int64(xbits[row, j])
-                rb, flag = _quantize_bits(
-                    u, mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe,
-                    maxpos, maxneg, scalar.OVERFLOW_SAT, mode, rbits, ukey,
-                    np.uint64(offset + row * length + j),
-                )
-                outbits[row, j] = rb
-                if want_stats:
-                    _count(st, x[row, j], out[row, j], flag, u, mant_bits, bias, thresh, hist, c)
+            # One inlined copy of the core with a run-time mode: block formats are not the hot
+            # path, and a copy per mode made this kernel take minutes to compile.
+            _round_range(
+                xb, ob, flags[j0 - f0:] if want_stats else flags, want_stats, j0, j1,
+                mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe, maxpos, maxneg,
+                scalar.OVERFLOW_SAT, mode, rbits, ukey, offset,
+            )
         if want_stats:
-            for j in range(N_STATS):
-                stats[c, j] = st[j]
+            _count_range(xf, xb, of, ob, flags, f0, f1, mant_bits, bias, thresh, stats, hist, c)
+
+
+def launch(kernel, n: int, *args) -> None:
+    """Run `kernel(*args)` on `n` elements; below PARALLEL_MIN on one thread, which skips the
+    thread-pool barrier (numba compiles one variant; set_num_threads is per calling thread)."""
+    threads = numba.get_num_threads()
+    if n >= PARALLEL_MIN or threads == 1:
+        kernel(*args)
+        return
+    numba.set_num_threads(1)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _drop_stale_cache() -> None:
+    """numba's on-disk cache notices edits to this file only, not to the kernels' sources in
+    scalar.py / rng.py that it inlines: remove this module's cached kernels when any of them
+    changed since the cache was written."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("cpu.py", "scalar.py", "rng.py"):
+        digest.update((here / name).read_bytes())
+    stamp_text = digest.hexdigest()
+    # Modules whose cached kernels inline code from these files.
+    dependants = ("cpu.*.nb[ic]", "stats.*.nb[ic]")
+    roots = [here / "__pycache__", here.parent / "__pycache__"]
+    if numba.config.CACHE_DIR:
+        roots.append(Path(numba.config.CACHE_DIR))
+    for root in roots:
+        stamp = root / "quantsim-kernels.sha256"
+        try:
+            if stamp.is_file() and stamp.read_text() == stamp_text:
+                continue
+            for pattern in dependants:
+                for cached in root.rglob(pattern):
+                    cached.unlink(missing_ok=True)
+            if root.is_dir() or root.name == "__pycache__":
+                root.mkdir(parents=True, exist_ok=True)
+                stamp.write_text(stamp_text)
+        except OSError:
+            pass  # a read-only install: numba falls back to its user-wide cache directory
+
+
+_drop_stale_cache()

@@ -20,6 +20,7 @@ from quantsim.kernels.scalar import KIND_FLOAT, OVERFLOW_INF, OVERFLOW_SAT
 
 def choose(
     x: np.ndarray, lo: np.ndarray, hi: np.ndarray, tie_hi: np.ndarray, rnd: Rounding, key: int,
+    *, twos_complement: bool = False,
 ) -> np.ndarray:
     """Pick lo or hi for each x in [lo, hi] (float64, flat) by the rounding mode.
 
@@ -27,7 +28,9 @@ def choose(
     `tie_hi` says where, for x exactly halfway, `nearest` takes hi (the 'even' neighbour).
     Stochastic: the magnitude rounds away from zero when the element's random 63-bit integer,
     shifted right by 63 - r, is below floor(frac * 2**63) shifted likewise, where
-    frac = (|x| - |inner|) / (|outer| - |inner|).
+    frac = (|x| - |inner|) / (|outer| - |inner|). With `twos_complement` (fixed point, block
+    mantissas) negative x decide on the signed value instead: toward +inf when the draw is
+    below 2**63 - floor(frac * 2**63), shifted likewise.
     """
     neg = np.signbit(x)
     inner = np.where(neg, hi, lo)  # the neighbour nearer to zero
@@ -47,8 +50,13 @@ def choose(
     else:
         frac63 = np.floor(np.ldexp(frac, 63)).astype(np.int64)
         shift = 63 - rnd.random_bits if rnd.random_bits else 0
-        rand = random63_numpy(key, np.arange(x.size, dtype=np.int64))
-        away = (rand >> shift) < (frac63 >> shift)
+        draw = random63_numpy(key, np.arange(x.size, dtype=np.int64)) >> shift
+        away = draw < (frac63 >> shift)
+        if twos_complement:
+            with np.errstate(over="ignore"):
+                signed63 = (np.int64(2**63 - 1) - frac63) + 1  # 2**63 - frac63 when frac63 > 0
+            toward_plus = (frac63 == 0) | (draw < (signed63 >> shift))
+            away = np.where(neg, (frac > 0) & ~toward_plus, away)
     return np.where(away, outer, inner)
 
 
@@ -71,7 +79,8 @@ def quantize_grid(
     lo, hi = lo_n * quantum, (lo_n + 1) * quantum
     hi = np.where(lo == x, lo, hi)
     tie_hi = np.mod(lo_n, 2) == 1
-    r = choose(np.where(finite, x, 0.0), lo, hi, tie_hi, rnd, key)
+    r = choose(np.where(finite, x, 0.0), lo, hi, tie_hi, rnd, key,
+               twos_complement=kind != KIND_FLOAT)
     neg = np.signbit(x)
     bound = np.where(neg, maxneg, maxpos)
     over = finite & (np.abs(r) > bound)

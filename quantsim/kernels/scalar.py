@@ -54,10 +54,19 @@ def quantize_bits(
     |x| < 2**emin without subnormals qe = emin (the grid {0, 2**emin}). Fixed kind: qe = qfix.
     maxpos_bits / maxneg_bits: carrier bits of the largest positive / negative magnitude.
     `rbits` = 0: stochastic rounding with 63 random bits; else with `rbits` random bits.
-    The random bits of element `index` come from the counter-based stream `key`.
-    Data-dependent choices are written as selects so that the loop vectorises.
+    The random bits of element `index` come from the counter-based stream `key`. Floating
+    formats are sign-magnitude: the draw decides on |x| (q(-x) = -q(x) for the same stream).
+    Fixed kinds are two's complement: the draw decides on the signed value (toward +inf with
+    P = floor(frac * 2**r) / 2**r, frac measured from the lower neighbour).
+
+    The magnitude is rounded on its own bits: with `drop` = qe - (exponent of the input's last
+    bit) in [0, mant_bits], clearing the low `drop` bits truncates and adding 2**drop rounds
+    away from zero (a carry flows into the exponent, as it should). Beyond, |x| is below one
+    quantum and the result is 0 or 2**qe. Data-dependent choices are written as selects so
+    that the loop vectorises; `mode` should be a compile-time constant in hot loops.
     """
     one = np.int64(1)
+    zero = np.int64(0)
     sign_shift = 31 if mant_bits == 23 else 63
     emask = 2 * bias + 1
     hidden = one << np.int64(mant_bits)
@@ -67,9 +76,8 @@ def quantize_bits(
     mag_bits = u & ((one << np.int64(sign_shift)) - one)
     biased = mag_bits >> np.int64(mant_bits)
     frac = mag_bits & (hidden - one)
-    s = frac | (hidden if biased > 0 else np.int64(0))
+    s = frac | (hidden if biased > 0 else zero)
     eb = max(biased, one)
-    lsb = eb - bias - mant_bits
     if kind == KIND_FLOAT:
         e = biased - bias
         if subnormals:
@@ -78,40 +86,49 @@ def quantize_bits(
             qe = e - m if e >= emin else np.int64(emin)
     else:
         qe = np.int64(qfix)
-    drop = qe - lsb
-    dropc = min(max(drop, np.int64(0)), np.int64(63))
-    keep = s >> dropc
-    rem = s & ((one << dropc) - one)
-    # The fraction rem / 2**drop as a 63-bit fixed-point number (floored when drop > 63).
-    frac63 = (rem << min(max(63 - drop, np.int64(0)), np.int64(63))) >> min(
-        max(drop - 63, np.int64(0)), np.int64(63)
-    )
-    mag = magnitude_mode(mode, negative)
-    if mag == MAG_NEAREST:
-        half = one << np.int64(62)
-        up = (frac63 > half) or (frac63 == half and (keep & one) == one)
-    elif mag == MAG_STOCH:
+    drop = qe - (eb - bias - mant_bits)
+    # Bits below the quantum: s < 2**(mant_bits + 1), so clamping at mant_bits + 2 loses none.
+    d = min(max(drop, zero), np.int64(mant_bits + 2))
+    low = (one << d) - one
+    rem = s & low
+    if mode == NEAREST:
+        # Above half, or exactly half with an odd kept part (ties to even); rem = 0 never.
+        half = (low >> one) + one
+        up = rem != 0 and rem + ((s >> d) & one) > half
+    elif mode == STOCHASTIC:
+        # rem / 2**drop as a 63-bit fixed-point fraction (floored when drop > 63).
+        frac63 = (rem << min(max(63 - drop, zero), np.int64(63))) >> min(
+            max(drop - 63, zero), np.int64(63)
+        )
         shift = np.int64(63 - rbits if rbits > 0 else 0)
-        up = (random63(key, index) >> shift) < (frac63 >> shift)
-    elif mag == MAG_AWAY:
-        up = rem != 0
-    else:
+        draw = random63(key, index) >> shift
+        if kind == KIND_FIXED and negative:
+            # Two's complement hardware adds its random bits to the signed value: x moves
+            # toward +inf (toward zero here) with P = floor((1 - frac) * 2**r) / 2**r.
+            toward_plus = frac63 == 0 or draw < (((np.int64(0x7FFFFFFFFFFFFFFF) - frac63)
+                                                   + one) >> shift)
+            up = rem != 0 and not toward_plus
+        else:
+            up = draw < (frac63 >> shift)
+    elif mode == TOWARD_ZERO:
         up = False
-    n = keep + (one if up else np.int64(0))
-    # Rebuild bits: within the input's binade the significand carry flows into the exponent.
+    else:
+        up = rem != 0 and negative == (mode == DOWN)
     if drop > mant_bits:
         # |x| is below one quantum: the result is 0 or 2**qe.
         pow2_normal = (qe + bias) << np.int64(mant_bits)
-        pow2_sub = one << min(max(qe - (1 - bias - mant_bits), np.int64(0)), np.int64(62))
+        pow2_sub = one << min(max(qe - (1 - bias - mant_bits), zero), np.int64(62))
         pow2_bits = pow2_normal if qe >= 1 - bias else pow2_sub
-        rb = pow2_bits if up else np.int64(0)
+        rb = pow2_bits if up else zero
     else:
-        rb = (eb << np.int64(mant_bits)) + (n << dropc) - hidden
+        rb = (mag_bits & ~low) + ((one << d) if up else zero)
     maxb = maxneg_bits if negative else maxpos_bits
     flag = FLAG_OK
     if rb > maxb:
         flag = FLAG_OVERFLOW
-        if policy == OVERFLOW_SAT or (policy == OVERFLOW_INF and mag == MAG_TRUNC):
+        truncating = mode == TOWARD_ZERO or (mode == DOWN and not negative) or (
+            mode == UP and negative)
+        if policy == OVERFLOW_SAT or (policy == OVERFLOW_INF and truncating):
             rb = maxb
         elif policy == OVERFLOW_INF:
             rb = inf_bits
@@ -119,7 +136,9 @@ def quantize_bits(
             rb = inf_bits | (hidden >> one)
     if biased == emask:
         if frac != 0:
-            rb = mag_bits
+            # NaN keeps its sign and payload; a float32 NaN comes out quiet, as from a round
+            # trip through float64 (the reference computes in float64).
+            rb = mag_bits | (hidden >> one) if mant_bits == 23 else mag_bits
             flag = FLAG_NAN
         else:
             flag = FLAG_INF
@@ -129,6 +148,7 @@ def quantize_bits(
                 rb = maxb
             else:
                 rb = inf_bits | (hidden >> one)
+                signbit = zero  # an infinite input of a format without inf gives +NaN
     return rb | (signbit << np.int64(sign_shift)), flag
 
 
@@ -144,5 +164,4 @@ def compile_core(jit):
     rng_ns["mix64"] = jit(rng.mix64)
     ns = dict(globals())
     ns["random63"] = jit(_rebind(rng.random63, rng_ns))
-    ns["magnitude_mode"] = jit(magnitude_mode)
     return jit(_rebind(quantize_bits, ns))

@@ -12,7 +12,14 @@ __all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid"]
 def sigmoid(x: Array) -> Array:
     """Numerically stable logistic function (no overflow warnings for large |x|)."""
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    if not (isinstance(e, xp.ndarray) and e.ndim and e.dtype == x.dtype):
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    # The same operations as above with fewer temporaries: d = 1 + e is formed once.
+    d = 1.0 + e
+    xp.divide(e, d, out=e)  # e / (1 + e) where x < 0
+    xp.divide(1.0, d, out=d)  # 1 / (1 + e) where x >= 0
+    xp.copyto(e, d, where=x >= 0)
+    return e
 
 
 class ReLU(Layer):

@@ -18,7 +18,7 @@ from quantsim.nn._xp import xp
 Array = Any  # numpy.ndarray, or a cupy.ndarray once the CuPy backend exists
 Backprop = Callable[[Array], Array]
 
-__all__ = ["Array", "Backprop", "IdentityPoints", "Layer", "Param", "check_name"]
+__all__ = ["Array", "Backprop", "IdentityPoints", "Layer", "Param", "check_name", "plain_matmul"]
 
 
 class Param:
@@ -79,10 +79,22 @@ class IdentityPoints:
         return m
 
     def matmul(self, A: Array, B: Array) -> Array:
-        return A @ B
+        from quantsim.nn._blas import matmul
+
+        return matmul(A, B)
 
     def __repr__(self) -> str:
         return "IdentityPoints()"
+
+
+def plain_matmul(q: Any, dtype: Any) -> bool:
+    """True when ``q.matmul`` on ``dtype`` operands is a plain BLAS product (no accumulator
+    point that counts, draws random numbers or keeps statistics), so leaving out a product
+    whose result is unused changes nothing observable."""
+    if isinstance(q, IdentityPoints):
+        return True
+    acc = getattr(q, "accumulator", None)
+    return acc is not None and hasattr(acc, "is_identity") and bool(acc.is_identity(dtype))
 
 
 def check_name(name: object) -> str:

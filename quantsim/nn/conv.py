@@ -18,7 +18,7 @@ from quantsim.nn._util import (
     positive_int,
 )
 from quantsim.nn._xp import xp
-from quantsim.nn.base import Array, Backprop, Layer, Param
+from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
 __all__ = ["Conv2d"]
 
@@ -84,19 +84,22 @@ class Conv2d(Layer):
         Wm = q.weights(W.value).reshape(self.out_channels, -1)
         Z = q.matmul(cols, Wm.T)
         if b is not None:
-            Z = Z + q.weights(b.value)
+            Z += q.weights(b.value)  # Z is a fresh product: add in place
         Y = q.activations(
             xp.ascontiguousarray(Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2))
         )
 
-        def backprop(dY: Array) -> Array:
+        def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY = q.errors(dY)
             dYm = dY.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
             W.grad += q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape))
             if b is not None:
                 b.grad += q.gradients(dYm.sum(axis=0))
+            if not input_grad and plain_matmul(q, dYm.dtype):
+                return None  # the caller does not need dX (the network's input)
             dcols = q.matmul(dYm, Wm)
             dwin = dcols.reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 1, 2, 4, 5)
             return unpad2d(col2im(dwin, Xp.shape, sh, sw), ph, pw)
 
+        backprop.input_grad_optional = True  # type: ignore[attr-defined]
         return Y, backprop

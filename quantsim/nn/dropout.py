@@ -33,6 +33,9 @@ class Dropout(Layer):
         self.p = float(p)
         self.seed = int(seed)
         self._buffers["calls"] = np.zeros((), dtype=np.int64)
+        #: elements masked so far and how many of them were dropped (for sparsity statistics)
+        self.mask_seen = 0
+        self.mask_dropped = 0
 
     def rng_state(self) -> dict[str, int]:
         return {"seed": self.seed, "calls": int(self._buffers["calls"])}
@@ -46,6 +49,8 @@ class Dropout(Layer):
         self._buffers["calls"] = np.asarray(calls + 1, dtype=np.int64)
         rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), calls])
         keep = rng.random(shape) >= self.p
+        self.mask_seen += keep.size
+        self.mask_dropped += int(keep.size - np.count_nonzero(keep))
         return xp.asarray(keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p)))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:

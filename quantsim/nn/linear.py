@@ -8,7 +8,7 @@ import numpy as np
 
 from quantsim.nn._util import RngLike, as_compute, as_rng, float_dtype, init_weights, positive_int
 from quantsim.nn._xp import xp
-from quantsim.nn.base import Array, Backprop, Layer, Param
+from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
 
 class Linear(Layer):
@@ -58,14 +58,17 @@ class Linear(Layer):
         Wq = q.weights(W.value)
         Z = q.matmul(X2, Wq)
         if b is not None:
-            Z = Z + q.weights(b.value)
+            Z += q.weights(b.value)  # Z is a fresh product: add in place
         Y = q.activations(Z.reshape(*lead, self.out_features))
 
-        def backprop(dY: Array) -> Array:
+        def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY2 = q.errors(dY).reshape(-1, self.out_features)
             W.grad += q.gradients(q.matmul(X2.T, dY2))
             if b is not None:
                 b.grad += q.gradients(dY2.sum(axis=0))
+            if not input_grad and plain_matmul(q, dY2.dtype):
+                return None  # the caller does not need dX (the network's input)
             return q.matmul(dY2, Wq.T).reshape(X.shape)
 
+        backprop.input_grad_optional = True  # type: ignore[attr-defined]
         return Y, backprop

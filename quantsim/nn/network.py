@@ -99,7 +99,12 @@ class Sequential:
         return self.forward_layers(X, train)
 
     def forward_layers(self, X: Array, train: bool) -> tuple[Array, Backprop]:
-        """The forward pass without the ``inputs`` point (used for nested networks)."""
+        """The forward pass without the ``inputs`` point (used for nested networks).
+
+        The returned ``backprop(dY, input_grad=True)`` returns dX; with ``input_grad=False``
+        (the Trainer's call: nothing uses the gradient w.r.t. the data) the first layer may
+        leave out its backward-data product and return None instead, where that changes
+        nothing else (a plain float product: no accumulator point is skipped)."""
         backprops: list[Backprop] = []
         for child in self.children:
             if isinstance(child, Sequential):
@@ -108,11 +113,24 @@ class Sequential:
                 X, bp = child.forward(X, train)
             backprops.append(bp)
 
-        def backprop(dY: Array) -> Array:
-            for bp in reversed(backprops):
+        def backprop(dY: Array, input_grad: bool = True) -> Array | None:
+            if input_grad:
+                for bp in reversed(backprops):
+                    dY = bp(dY)
+                return dY
+            # Leading pure reshapes (no points, no state) need not run at all.
+            k = 0
+            while k < len(backprops) - 1 and getattr(backprops[k], "backward_is_pure", False):
+                k += 1
+            for bp in backprops[:k:-1]:
                 dY = bp(dY)
-            return dY
+            first = backprops[k]
+            if getattr(first, "input_grad_optional", False):
+                return first(dY, input_grad=False)
+            first(dY)
+            return None
 
+        backprop.input_grad_optional = True  # type: ignore[attr-defined]
         return X, backprop
 
     def predict(self, X: Array) -> Array:

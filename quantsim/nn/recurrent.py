@@ -23,7 +23,7 @@ from quantsim.nn._util import (
 )
 from quantsim.nn._xp import xp
 from quantsim.nn.activations import sigmoid
-from quantsim.nn.base import Array, Backprop, Layer, Param
+from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
 __all__ = ["GRU", "LSTM"]
 
@@ -100,7 +100,9 @@ class LSTM(_Recurrent):
         q = self.q
         Wq, Uq, bq = q.weights(W.value), q.weights(U.value), q.weights(b.value)
         X2 = X.reshape(N * T, F)
-        GX = (q.matmul(X2, Wq) + bq).reshape(N, T, 4 * H)
+        GX = q.matmul(X2, Wq)
+        GX += bq  # a fresh product: add in place
+        GX = GX.reshape(N, T, 4 * H)
         dt = GX.dtype
         A = xp.empty((N, T, 4 * H), dtype=dt)  # gate outputs i, f, o, g
         C = xp.empty((N, T, H), dtype=dt)
@@ -117,7 +119,7 @@ class LSTM(_Recurrent):
             h = q.activations(o * xp.tanh(c))
             A[:, t], C[:, t], Hs[:, t] = a, c, h
 
-        def backprop(dY: Array) -> Array:
+        def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dH = self._errors_per_step(dY, (N, T, H))
             DZ = xp.empty((N, T, 4 * H), dtype=dt)
             dh_next = xp.zeros((N, H), dtype=dt)
@@ -145,8 +147,11 @@ class LSTM(_Recurrent):
             W.grad += q.gradients(q.matmul(X2.T, DZ2))
             U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2))
             b.grad += q.gradients(DZ2.sum(axis=0))
+            if not input_grad and plain_matmul(q, DZ2.dtype):
+                return None  # the caller does not need dX (the network's input)
             return q.matmul(DZ2, Wq.T).reshape(N, T, F)
 
+        backprop.input_grad_optional = True  # type: ignore[attr-defined]
         return self._output(Hs), backprop
 
 

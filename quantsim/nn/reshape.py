@@ -20,6 +20,7 @@ class Flatten(Layer):
         def backprop(dY: Array) -> Array:
             return dY.reshape(shape)
 
+        backprop.backward_is_pure = True  # type: ignore[attr-defined]  # no points, no state
         return X.reshape(shape[0], -1), backprop
 
 
@@ -54,4 +55,5 @@ class Reshape(Layer):
         def backprop(dY: Array) -> Array:
             return dY.reshape(in_shape)
 
+        backprop.backward_is_pure = True  # type: ignore[attr-defined]  # no points, no state
         return Y, backprop

@@ -38,7 +38,8 @@ def test_quantize_nearest_reports_error_overflow_and_flush(capsys):
 
 
 def test_quantize_stochastic_shows_both_neighbours_and_probabilities(capsys):
-    doc = run_json(capsys, "quantize", "fixed<4,12>@stochastic", "--json", "--", "0.25", "-0x1.8p-12")
+    doc = run_json(capsys, "quantize", "fixed<4,12>@stochastic", "--json", "--",
+                   "0.25", "-0x1.8p-12")
     exact, between = doc["values"]
     assert exact["down"] == exact["up"] == 0.25
     # -1.5 quanta: neighbours -2q (p 0.5) and -1q (p 0.5)
@@ -70,3 +71,14 @@ def test_demo_tour_runs(capsys):
     assert main(["demo", "--tour"]) == 0
     out = capsys.readouterr().out
     assert "fp8_e4m3@stochastic" in out and "stochastic mean" in out
+
+
+def test_quantize_limited_bits_in_twos_complement_decide_on_the_signed_value(capsys):
+    # -3 + 0.2 q in fixed<4,12>: frac from the lower neighbour -3 is 0.2; two random bits give
+    # P(toward +inf) = floor(0.8)/4 = 0; in a float (sign-magnitude) it would be the magnitude.
+    q = 2.0**-12
+    doc = run_json(capsys, "quantize", "fixed<4,12>@stochastic<2>", "--json", "--",
+                   str(-3 + 0.2 * q))
+    (row,) = doc["values"]
+    assert row["down"] == -3 and row["up"] == -3 + q
+    assert row["p_up"] == 0.0 and row["p_down"] == 1.0
