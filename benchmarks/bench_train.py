@@ -1,0 +1,345 @@
+"""Training-step speed: quantsim vs PyTorch CPU, and the cost of quantizing every role.
+
+Not a timed test: run it by hand (``python benchmarks/bench_train.py``; ``--json`` prints the
+same numbers as one JSON document). In one process, batch 128, float32:
+
+* MLP 784-1000-1000-10 (ReLU), LeNet-5 (conv 6@5x5 pad 2, max pool, conv 16@5x5, max pool,
+  120, 84, 10; ReLU), LSTM(128) over 28 rows of 28 pixels + a linear classifier;
+* quantsim (all roles float32) vs PyTorch CPU with the same thread count as numpy's BLAS;
+* the same quantsim steps with every role quantized (``--allq``), with fp16 chunked accumulation
+  on top, and with statistics collection on (the overhead of ``configure_stats``).
+
+A step is forward + softmax cross-entropy + backward + SGD-momentum update on one fixed random
+batch, exactly as ``quantsim.train.Trainer`` runs it (no gradient w.r.t. the data, as in
+PyTorch, where the input does not require grad). Every configuration is warmed up, then the
+configurations are timed *interleaved* (one step of each, round after round) so that load
+changes on a shared machine hit all of them alike; the tables give the median ms/step and
+ratios of medians measured in this run.
+
+Targets (issue 3): quantsim/PyTorch <= 1.0 (MLP), <= 1.5 (LeNet-5), <= 1.3 (LSTM); all roles
+quantized / float32 <= 1.25 (MLP); statistics on / off <= 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from quantsim.nn import (  # noqa: E402
+    LSTM,
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    softmax_cross_entropy,
+)
+from quantsim.optim import SGD  # noqa: E402
+from quantsim.precision import Precision, configure_stats  # noqa: E402
+
+BATCH = 128
+LR, MOMENTUM = 0.01, 0.9
+MODELS = ("mlp", "lenet5", "lstm")
+# Every role quantized (the accumulator is added by the "+acc fp16" configuration).
+ALLQ = ("default=float32,inputs=fp8_e4m3,weights=fp8_e4m3,activations=fp8_e4m3@stochastic,"
+        "errors=fp8_e4m3@stochastic,gradients=fp8_e4m3@stochastic,"
+        "updates=fixed<4,12>@stochastic,optimizer_state=fixed<4,12>@stochastic")
+ACC = "accumulator=float16"
+TARGETS = {  # ratio name -> limit
+    "mlp: quantsim/pytorch": 1.0,
+    "lenet5: quantsim/pytorch": 1.5,
+    "lstm: quantsim/pytorch": 1.3,
+    "mlp: allq/float32": 1.25,
+    "mlp: stats on/off": 1.10,
+    "lenet5: stats on/off": 1.10,
+    "lstm: stats on/off": 1.10,
+}
+
+
+# -- environment ------------------------------------------------------------------------------
+
+
+def blas_info() -> dict[str, Any]:
+    """Which BLAS numpy runs (threadpoolctl), with its kernel (architecture) and threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        return {"blas": "unknown (pip install threadpoolctl)", "threads": None}
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            return {
+                "blas": lib.get("internal_api"),
+                "version": lib.get("version"),
+                "architecture": lib.get("architecture"),
+                "threads": lib.get("num_threads"),
+                "library": os.path.basename(lib.get("filepath", "")),
+            }
+    return {"blas": "none found", "threads": None}
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return None
+
+
+# -- networks ---------------------------------------------------------------------------------
+
+
+def data(model: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shape = {"mlp": (BATCH, 784), "lenet5": (BATCH, 1, 28, 28), "lstm": (BATCH, 28, 28)}[model]
+    X = rng.random(shape, dtype=np.float32)
+    y = rng.integers(0, 10, size=BATCH)
+    return X, y
+
+
+def quantsim_net(model: str, seed: int = 0) -> Sequential:
+    rng = np.random.default_rng(seed)
+    if model == "mlp":
+        return Sequential(
+            Linear(784, 1000, rng=rng, init="he"), ReLU(),
+            Linear(1000, 1000, rng=rng, init="he"), ReLU(),
+            Linear(1000, 10, rng=rng),
+        )
+    if model == "lenet5":
+        return Sequential(
+            Conv2d(1, 6, 5, padding=2, rng=rng, init="he"), ReLU(), MaxPool2d(2),
+            Conv2d(6, 16, 5, rng=rng, init="he"), ReLU(), MaxPool2d(2),
+            Flatten(),
+            Linear(400, 120, rng=rng, init="he"), ReLU(),
+            Linear(120, 84, rng=rng, init="he"), ReLU(),
+            Linear(84, 10, rng=rng),
+        )
+    if model == "lstm":
+        return Sequential(
+            LSTM(28, 128, rng=rng, return_sequences=False),
+            Linear(128, 10, rng=rng),
+        )
+    raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+
+
+def quantsim_step(model: str, precision: str | None, stats: bool) -> Callable[[], float]:
+    net = quantsim_net(model)
+    net.bind(Precision.float32() if precision is None else Precision.from_string(precision), 0)
+    configure_stats(net, stats)
+    opt = SGD(net, LR, momentum=MOMENTUM)
+    X, y = data(model)
+
+    def step() -> float:
+        opt.zero_grad()
+        Y, backprop = net.forward(X, train=True)
+        loss, dY = softmax_cross_entropy(Y, y)
+        if getattr(backprop, "input_grad_optional", False):
+            backprop(dY, input_grad=False)  # as the Trainer calls it (and as PyTorch does)
+        else:
+            backprop(dY)
+        opt.step()
+        return loss
+
+    return step
+
+
+def torch_step(model: str, threads: int) -> Callable[[], float]:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if model == "mlp":
+        net = nn.Sequential(nn.Linear(784, 1000), nn.ReLU(), nn.Linear(1000, 1000), nn.ReLU(),
+                            nn.Linear(1000, 10))
+    elif model == "lenet5":
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )
+    else:
+        class RowLSTM(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.lstm = nn.LSTM(28, 128, batch_first=True)
+                self.out = nn.Linear(128, 10)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h, _ = self.lstm(x)
+                return self.out(h[:, -1])
+
+        net = RowLSTM()
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
+    Xn, yn = data(model)
+    X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+
+def time_interleaved(
+    steps: dict[str, Callable[[], float]], warmup: int, n: int, fewer: dict[str, int]
+) -> dict[str, list[float]]:
+    """Warm every step up, then time them round-robin; returns ms per call for each.
+
+    A configuration named in ``fewer`` (a slow one) takes part only in that many rounds,
+    spread evenly over the ``n`` rounds."""
+    for k, fn in steps.items():
+        for _ in range(warmup if k not in fewer else min(warmup, 1)):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for r in range(n):
+        for k, fn in steps.items():
+            if k in fewer and (r * fewer[k]) // n == ((r + 1) * fewer[k]) // n:
+                continue
+            t0 = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def configurations(model: str, args: argparse.Namespace, threads: int) -> dict[str, Callable]:
+    cfg: dict[str, Callable] = {}
+    if not args.no_torch:
+        cfg["pytorch"] = torch_step(model, threads)
+    cfg["float32"] = quantsim_step(model, None, stats=False)
+    cfg["allq"] = quantsim_step(model, ALLQ, stats=False)
+    cfg["allq+stats"] = quantsim_step(model, ALLQ, stats=True)
+    if not args.no_acc:
+        cfg["allq+acc_fp16"] = quantsim_step(model, f"{ALLQ},{ACC}", stats=False)
+    return cfg
+
+
+def ratio_rows(model: str, med: dict[str, float]) -> dict[str, float]:
+    pairs = [
+        ("quantsim/pytorch", "float32", "pytorch"),
+        ("allq/float32", "allq", "float32"),
+        ("stats on/off", "allq+stats", "allq"),
+        ("allq+acc_fp16/float32", "allq+acc_fp16", "float32"),
+    ]
+    return {f"{model}: {name}": med[a] / med[b] for name, a, b in pairs if a in med and b in med}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=",".join(MODELS), help="comma list of mlp,lenet5,lstm")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per configuration")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration")
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    ap.add_argument("--no-acc", action="store_true", help="skip fp16 chunked accumulation")
+    ap.add_argument("--acc-steps", type=int, default=5,
+                    help="timed steps of the (slow) fp16-accumulation configuration")
+    ap.add_argument("--numba-threads", type=int, default=None,
+                    help="numba.set_num_threads(N) for the quantization kernels (default: numba's)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        if m not in MODELS:
+            ap.error(f"unknown model {m!r}; choose from {', '.join(MODELS)}")
+
+    import numba
+
+    if args.numba_threads is not None:
+        numba.set_num_threads(args.numba_threads)
+    blas = blas_info()
+    threads = int(blas.get("threads") or 1)
+    torch_info: dict[str, Any] = {}
+    if not args.no_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch_info = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    load_before = load_average()
+    results: dict[str, Any] = {}
+    ratios: dict[str, float] = {}
+    t_start = time.perf_counter()
+    for model in models:
+        cfg = configurations(model, args, threads)
+        fewer = {"allq+acc_fp16": max(1, min(args.acc_steps, args.steps))}
+        times = time_interleaved(cfg, args.warmup, args.steps, fewer)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        results[model] = {
+            k: {"median_ms": med[k], "min_ms": min(v), "max_ms": max(v), "steps": len(v)}
+            for k, v in times.items()
+        }
+        ratios.update(ratio_rows(model, med))
+        if not args.json:
+            print(f"[{model}] " + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
+                  + " ms/step", file=sys.stderr, flush=True)
+    doc = {
+        "batch": BATCH,
+        "dtype": "float32",
+        "allq_precision": ALLQ,
+        "acc_precision": f"{ALLQ},{ACC}",
+        "numpy": np.__version__,
+        "numpy_blas": blas,
+        "numba_threads": numba.get_num_threads(),
+        "pytorch": torch_info or None,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "ms_per_step": results,
+        "ratios": ratios,
+        "targets": {
+            k: {"limit": lim, "ratio": ratios[k], "met": ratios[k] <= lim}
+            for k, lim in TARGETS.items() if k in ratios
+        },
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"numpy {np.__version__}, BLAS {blas.get('blas')} {blas.get('version')} "
+          f"kernel {blas.get('architecture')}, {blas.get('threads')} threads; "
+          + (f"torch {torch_info['version']}, {torch_info['threads']} threads; "
+             if torch_info else "")
+          + f"numba {numba.get_num_threads()} threads; {os.cpu_count()} cpus; "
+          f"load average {load_before} -> {doc['load_average_after']}")
+    print(f"batch {BATCH}, float32, median over {args.steps} interleaved steps "
+          f"(after {args.warmup} warm-up steps; allq+acc_fp16: {args.acc_steps} steps)")
+    print(f"allq = {ALLQ}")
+    print(f"allq+acc_fp16 = allq + {ACC} (chunk 32)\n")
+    cols = list(next(iter(results.values())).keys()) if results else []
+    head = f"{'ms/step (median)':<18}" + "".join(f"{c:>15}" for c in cols)
+    print(head)
+    print("-" * len(head))
+    for model, r in results.items():
+        print(f"{model:<18}" + "".join(f"{r[c]['median_ms']:>15.2f}" for c in cols))
+    print()
+    print(f"{'ratio':<36}{'value':>8}{'target':>9}  ")
+    print("-" * 58)
+    for k, v in ratios.items():
+        lim = TARGETS.get(k)
+        verdict = "" if lim is None else f"<= {lim:.2f}  {'ok' if v <= lim else 'MISS'}"
+        print(f"{k:<36}{v:>8.2f}   {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
