@@ -125,16 +125,16 @@ def test_frame_layout_counts_and_dfxp_history():
     for name in ("count", "zero_fraction", "underflow_fraction", "overflow_fraction",
                  "nan_count", "inf_count", "mean_abs", "max_abs", "mean_rel_error",
                  "dfxp_il", "dfxp_il_changes", "activation_sparsity", "error_sparsity",
-                 "gradient_sparsity", "dropout_fraction_estimated"):
+                 "gradient_sparsity", "dropout_fraction"):
         assert name in names, name
     assert any(n.startswith("log2_hist_") for n in names)
     # training passes only: fc1's activations see 96 samples x 12 units per epoch
     q = df[(df.layer == "fc1") & (df.role == "activations") & (df.statistic == "count")]
     assert list(q["value"]) == [96 * 12] * 3
-    # float32 roles are exact: no rows unless the engine offers observe_identity
+    # float32 roles are exact, and still observed (QuantPoint.observe_identity)
     pts = dict(iter_points(col.net))
-    if not hasattr(pts["fc1/updates"], "observe_identity"):
-        assert df[df.role == "updates"].empty
+    inputs = df[(df.layer == "fc1") & (df.role == "inputs") & (df.statistic == "count")]
+    assert list(inputs["value"]) == [96 * 6] * 3
     il = df[(df.statistic == "dfxp_il") & (df.layer == "fc2") & (df.role == "gradients")]
     state = pts["fc2/gradients"].state
     assert il["value"].iloc[-1] == state.il
@@ -153,8 +153,7 @@ def test_sparsity_relu_and_dropout():
     assert (relu["activation_sparsity"] > 0.2).all() and (relu["activation_sparsity"] < 0.8).all()
     drop = sp[sp.layer == "drop1"]
     assert drop["activation_sparsity"].isna().all()  # mask zeros are not activation sparsity
-    col_name = "dropout_fraction" if "dropout_fraction" in sp else "dropout_fraction_estimated"
-    assert np.allclose(drop[col_name], 0.5, atol=0.08)
+    assert np.allclose(drop["dropout_fraction"], 0.5, atol=0.08)  # counted from the masks
     assert (sp[sp.layer == "fc1"]["gradient_sparsity"] >= 0).all()
 
 
