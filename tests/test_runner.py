@@ -196,3 +196,18 @@ def test_cost_summary_is_attached():
     assert res.stats is None and isinstance(res.cost, dict)
     assert res.cost["batch_size"] == 20 and "relative_to_float32" in res.cost
     json.dumps(res.to_dict())
+
+
+def test_dynamic_fixed_point_mlp_trains_with_the_default_controller():
+    """Regression: with a controller interval of 100 calls the logits saturated and the MLP
+    diverged; the default (10) follows the growing range."""
+    from quantsim.runner import RunConfig, run
+
+    cfg = RunConfig.from_dict({
+        "network": "mlp", "dataset": "digits", "epochs": 2, "batch_size": 32,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "precision": "default=dfxp<10>,updates=dfxp<12>,optimizer_state=dfxp<12>,"
+                     "accumulator=float32",
+    })
+    result = run(cfg, progress=False)
+    assert not result.diverged and result.test_error < 0.08

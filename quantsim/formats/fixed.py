@@ -114,6 +114,9 @@ class DfxpState:
         self.history = [(int(a), int(b)) for a, b in d["history"]]
 
 
+DFXP_DEFAULT_INTERVAL = 10
+
+
 @dataclass(frozen=True, eq=False)
 class DynamicFixedFormat(NumberFormat):
     """dfxp<WL>: WL-bit fixed point whose integer bits IL change during training.
@@ -123,8 +126,13 @@ class DynamicFixedFormat(NumberFormat):
     fraction that would overflow with one integer bit fewer stays within `limit`, IL shrinks
     by one. 'Would overflow with one fewer' counts |x| above that format's max before rounding.
     `il=None` calibrates IL from the first tensor (the smallest IL that holds its max |x|).
-    A call without a state (plain `quantize`) calibrates on that tensor alone. IL may exceed
-    WL (negative fraction bits) or be negative: the radix point moves freely within the carrier.
+    A call without a state (plain `quantize`) calibrates on that tensor alone.
+    The default interval is 10 calls: with 100, the 784-1000-1000-10 MLP diverged (its logits,
+    calibrated on the first batch, saturated within a few steps and the straight-through
+    gradient then grew the weights faster than one integer bit per 100 steps could follow);
+    with 10 or 1 it trains (digits, 2 epochs: 1.9 % test error against 1.7 % in float32).
+    IL may exceed WL (negative fraction bits) or be negative: the radix point moves freely
+    within the carrier.
     """
 
     twos_complement = True
@@ -132,7 +140,7 @@ class DynamicFixedFormat(NumberFormat):
     wl: int
     il: int | None = None
     limit: float = 1e-4
-    interval: int = 100
+    interval: int = DFXP_DEFAULT_INTERVAL
     rounding: Rounding = field(default_factory=Rounding)
 
     def __post_init__(self) -> None:
@@ -152,7 +160,7 @@ class DynamicFixedFormat(NumberFormat):
             options.append(f"il={self.il}")
         if self.limit != 1e-4:
             options.append(f"limit={self.limit:g}")
-        if self.interval != 100:
+        if self.interval != DFXP_DEFAULT_INTERVAL:
             options.append(f"interval={self.interval}")
         return f"dfxp<{self.wl}{''.join(',' + o for o in options)}>"
 

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from quantsim.errors import FormatError
 from quantsim.formats.base import NumberFormat
 from quantsim.formats.block import BlockFormat
-from quantsim.formats.fixed import DynamicFixedFormat, FixedFormat
+from quantsim.formats.fixed import DFXP_DEFAULT_INTERVAL, DynamicFixedFormat, FixedFormat
 from quantsim.formats.floating import FLOAT_ALIASES, NAMED_FLOATS, FloatFormat, named_float
 from quantsim.formats.rounding import parse_rounding
 
@@ -150,8 +150,8 @@ def _fixed_factory(*args) -> FixedFormat:
 
 
 def _dfxp_factory(*args, il: int | None = None, limit: float = 1e-4,
-                  interval: int = 100) -> DynamicFixedFormat:
-    (wl,) = _int_args("dfxp", 1, args, "dfxp<10> or dfxp<10,il=3,limit=1e-4,interval=100>")
+                  interval: int = DFXP_DEFAULT_INTERVAL) -> DynamicFixedFormat:
+    (wl,) = _int_args("dfxp", 1, args, "dfxp<10> or dfxp<10,il=3,limit=1e-4,interval=10>")
     return DynamicFixedFormat(wl, il, float(limit), int(interval))
 
 
