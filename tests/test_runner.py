@@ -199,8 +199,8 @@ def test_cost_summary_is_attached():
 
 
 def test_dynamic_fixed_point_mlp_trains_with_the_default_controller():
-    """Regression: with a controller interval of 100 calls the logits saturated and the MLP
-    diverged; the default (10) follows the growing range."""
+    """Regression: with a controller interval of 100 (or 10) calls the logits saturated and the
+    MLP diverged; the default (1) follows the growing range."""
     from quantsim.runner import RunConfig, run
 
     cfg = RunConfig.from_dict({

@@ -114,7 +114,7 @@ class DfxpState:
         self.history = [(int(a), int(b)) for a, b in d["history"]]
 
 
-DFXP_DEFAULT_INTERVAL = 10
+DFXP_DEFAULT_INTERVAL = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,10 +127,12 @@ class DynamicFixedFormat(NumberFormat):
     by one. 'Would overflow with one fewer' counts |x| above that format's max before rounding.
     `il=None` calibrates IL from the first tensor (the smallest IL that holds its max |x|).
     A call without a state (plain `quantize`) calibrates on that tensor alone.
-    The default interval is 10 calls: with 100, the 784-1000-1000-10 MLP diverged (its logits,
-    calibrated on the first batch, saturated within a few steps and the straight-through
-    gradient then grew the weights faster than one integer bit per 100 steps could follow);
-    with 10 or 1 it trains (digits, 2 epochs: 1.9 % test error against 1.7 % in float32).
+    The default interval is 1 call (the radix point may move one bit per batch). Measured on the
+    784-1000-1000-10 MLP (dfxp<10> propagations, dfxp<12> updates, SGD lr 0.05 momentum 0.9):
+    with interval 100 (digits) and 10 (Fashion-MNIST) the logits, calibrated on the first batch,
+    saturated and the straight-through gradient grew the weights faster than the controller
+    followed, and training diverged; with interval 1 it trains (Fashion-MNIST, 20k examples,
+    2 epochs: 15.9 % test error; digits: 1.9 % against 1.7 % in float32).
     IL may exceed WL (negative fraction bits) or be negative: the radix point moves freely
     within the carrier.
     """

@@ -151,7 +151,7 @@ def _fixed_factory(*args) -> FixedFormat:
 
 def _dfxp_factory(*args, il: int | None = None, limit: float = 1e-4,
                   interval: int = DFXP_DEFAULT_INTERVAL) -> DynamicFixedFormat:
-    (wl,) = _int_args("dfxp", 1, args, "dfxp<10> or dfxp<10,il=3,limit=1e-4,interval=10>")
+    (wl,) = _int_args("dfxp", 1, args, "dfxp<10> or dfxp<10,il=3,limit=1e-4,interval=1>")
     return DynamicFixedFormat(wl, il, float(limit), int(interval))
 
 
