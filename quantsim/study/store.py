@@ -403,22 +403,26 @@ def load_results(store: str | Path | Store, study: str | None = None) -> Any:
     return pd.DataFrame.from_records(records, columns=None if records else cols)
 
 
+def _select(store: str | Path | Store, sql: str, order: str, study: str | None) -> list:
+    """Rows of `sql` (joined with runs as `r`), restricted to `study` when given."""
+    params: list[Any] = []
+    if study is not None:
+        sql += " WHERE r.study = ?"
+        params.append(study)
+    st, close = _open(store)
+    try:
+        return st.query(f"{sql} ORDER BY {order}", params)
+    finally:
+        if close:
+            st.close()
+
+
 def load_history(store: str | Path | Store, study: str | None = None) -> Any:
     """One row per (run, epoch): run_id, label, seed, epoch and every metric recorded."""
     import pandas as pd
 
-    st, close = _open(store)
-    try:
-        sql = ("SELECT e.run_id, r.study, r.label, r.seed, e.metrics FROM epochs e "
-               "JOIN runs r ON r.id = e.run_id")
-        params: list[Any] = []
-        if study is not None:
-            sql += " WHERE r.study = ?"
-            params.append(study)
-        rows = st.query(sql + " ORDER BY r.study, r.position, e.epoch", params)
-    finally:
-        if close:
-            st.close()
+    rows = _select(store, "SELECT e.run_id, r.study, r.label, r.seed, e.metrics FROM epochs e "
+                   "JOIN runs r ON r.id = e.run_id", "r.study, r.position, e.epoch", study)
     records = []
     for r in rows:
         rec = {"run_id": r["run_id"], "study": r["study"], "label": r["label"],
@@ -434,18 +438,9 @@ def load_stats(store: str | Path | Store, study: str | None = None) -> Any:
     value."""
     import pandas as pd
 
-    st, close = _open(store)
-    try:
-        sql = ("SELECT s.run_id, r.label, r.seed, s.epoch, s.layer, s.role, s.statistic, "
-               "s.value FROM stats s JOIN runs r ON r.id = s.run_id")
-        params: list[Any] = []
-        if study is not None:
-            sql += " WHERE r.study = ?"
-            params.append(study)
-        rows = st.query(sql + " ORDER BY r.position, s.rowid", params)
-    finally:
-        if close:
-            st.close()
+    rows = _select(store, "SELECT s.run_id, r.label, r.seed, s.epoch, s.layer, s.role, "
+                   "s.statistic, s.value FROM stats s JOIN runs r ON r.id = s.run_id",
+                   "r.position, s.rowid", study)
     cols = ["run_id", "label", "seed", "epoch", "layer", "role", "statistic", "value"]
     return pd.DataFrame([tuple(r) for r in rows], columns=cols)
 
