@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "`reference` file)")
     ref.add_argument("--no-reference", action="store_true",
                      help="do not compare with published numbers")
+    p.add_argument("--findings", metavar="FILE.md",
+                   help="hand-written analysis (Markdown) to show under 'Findings', e.g. "
+                        "reports/NAME/FINDINGS.md")
     p.set_defaults(func=cmd_report)
 
 
@@ -43,15 +46,19 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--reference", args.reference]
     if args.no_reference:
         parts.append("--no-reference")
+    if args.findings:
+        parts += ["--findings", args.findings]
     return shlex.join(parts)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from quantsim.report import load_report_data, write_report
+    from quantsim.report import load_report_data, read_findings, write_report
 
     reference = False if args.no_reference else args.reference
     data = load_report_data(args.source, store=args.store, study=args.study,
                             reference=reference)
+    if args.findings:
+        data.findings = read_findings(args.findings)
     report = write_report(data, args.out, command=command_line(args))
     print(f"wrote {report.html}, {report.markdown} ({len(report.figures)} figures) and "
           f"{report.csv}", file=sys.stderr)

@@ -8,8 +8,14 @@
 :mod:`quantsim.report.data` for the columns). See docs/reports.md.
 """
 
-from quantsim.report.data import ReportData, ReportError, load_report_data, read_reference
+from quantsim.report.data import (
+    ReportData,
+    ReportError,
+    load_report_data,
+    read_findings,
+    read_reference,
+)
 from quantsim.report.render import Report, write_report
 
-__all__ = ["Report", "ReportData", "ReportError", "load_report_data", "read_reference",
-           "write_report"]
+__all__ = ["Report", "ReportData", "ReportError", "load_report_data", "read_findings",
+           "read_reference", "write_report"]

@@ -57,6 +57,8 @@ class ReportData:
     study_path: str | None = None
     reference_path: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Hand-written analysis (Markdown) shown under "Findings"; empty for none.
+    findings: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.results, pd.DataFrame):
@@ -145,6 +147,15 @@ def _cost_columns(cost_json: str | None) -> dict[str, Any]:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 out[f"cost.totals.{k}"] = float(v)
     return out
+
+
+def read_findings(path: str | Path) -> str:
+    """The text of a findings file (Markdown), or a :class:`ReportError` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"findings file {str(path)!r} cannot be read ({exc.strerror}); "
+                          "write the analysis there or leave out --findings") from None
 
 
 def load_report_data(source: str | Path, *, store: str | Path | None = None,

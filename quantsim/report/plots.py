@@ -95,38 +95,106 @@ def _multi_workload(prep: pd.DataFrame) -> bool:
 # -- test error against bit width -----------------------------------------------------------------
 
 
+def _at_mode(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows of ``runs`` whose ``column`` equals its most common value (all rows when the
+    column is absent or empty)."""
+    if column not in runs.columns:
+        return runs
+    mode = runs[column].mode(dropna=True)
+    return runs if mode.empty else runs[runs[column] == mode.iloc[0]]
+
+
 def bit_sweeps(prep: pd.DataFrame) -> list[dict[str, Any]]:
-    """Curves of a bit-width sweep among the finished runs: roles whose bits vary together form
-    a group (``propagations`` = weights, activations, errors, gradients; ``parameter updates``);
-    a group's curve holds every other varying role at its most common width, one curve per
-    (group, format family, rounding, workload)."""
+    """Curves of a bit-width sweep among the finished runs, found separately for each format
+    family (of the weights) and workload: roles whose bits vary together form a group
+    (``propagations`` = weights, activations, errors, gradients; ``parameter updates``); a
+    group's curve holds every other varying role at its most common width and every fixed
+    point radix (``il.<role>``) at its most common position, so one study can sweep several
+    families, widths and radix positions at once. One curve per (group, family, rounding,
+    workload)."""
     done = _done(prep)
-    roles = [c[5:] for c in done.columns if c.startswith("bits.")]
-    varying = [r for r in roles if done[f"bits.{r}"].nunique(dropna=True) > 1]
-    groups: dict[tuple, list[str]] = {}
-    for r in varying:
-        groups.setdefault(tuple(done[f"bits.{r}"].tolist()), []).append(r)
+    roles = [c[5:] for c in done.columns if c.startswith("bits.") and c != "bits.default"]
     curves = []
-    for members in groups.values():
-        others = [r for r in varying if r not in members]
-        sel = done
-        for r in others:
-            mode = done[f"bits.{r}"].mode()
-            if not mode.empty:
-                sel = sel[sel[f"bits.{r}"] == mode.iloc[0]]
-        if sel[f"bits.{members[0]}"].nunique() < 2:
-            continue
-        name = ROLE_GROUPS.get(frozenset(members), "/".join(members))
-        keys = [f"family.{members[0]}", f"rounding.{members[0]}", "workload"]
-        for (family, rounding, workload), g in sel.groupby(keys, sort=False):
-            stats = g.groupby(f"bits.{members[0]}")["test_error_percent"].agg(
-                ["mean", "std", "count"]).reset_index().sort_values(f"bits.{members[0]}")
-            curves.append({"group": name, "family": family, "rounding": rounding,
-                           "workload": workload, "bits": stats.iloc[:, 0].to_numpy(),
-                           "mean": stats["mean"].to_numpy(),
-                           "std": stats["std"].fillna(0).to_numpy(),
-                           "n": stats["count"].to_numpy(), "policies": ordered_unique(g["policy"])})
+    for (family, workload), fam in done.groupby(["family.weights", "workload"], sort=False):
+        varying = [r for r in roles if fam[f"bits.{r}"].nunique(dropna=True) > 1]
+        groups: dict[tuple, list[str]] = {}
+        for r in varying:
+            groups.setdefault(tuple(fam[f"bits.{r}"].tolist()), []).append(r)
+        for members in groups.values():
+            lead = members[0]
+            sel = fam
+            for r in varying:
+                if r not in members:
+                    sel = _at_mode(sel, f"bits.{r}")
+                sel = _at_mode(sel, f"il.{r}")
+            if sel[f"bits.{lead}"].nunique() < 2:
+                continue
+            name = ROLE_GROUPS.get(frozenset(members), "/".join(members))
+            for rounding, g in sel.groupby(f"rounding.{lead}", sort=False):
+                stats = g.groupby(f"bits.{lead}")["test_error_percent"].agg(
+                    ["mean", "std", "count"]).reset_index().sort_values(f"bits.{lead}")
+                curves.append({"group": name, "family": family, "rounding": rounding,
+                               "workload": workload, "bits": stats.iloc[:, 0].to_numpy(),
+                               "mean": stats["mean"].to_numpy(),
+                               "std": stats["std"].fillna(0).to_numpy(),
+                               "n": stats["count"].to_numpy(),
+                               "policies": ordered_unique(g["policy"])})
     return curves
+
+
+def radix_sweeps(prep: pd.DataFrame) -> list[dict[str, Any]]:
+    """Curves of a fixed point radix sweep: finished runs whose weights are fixed point with
+    the same width in every role but different integer bits IL (the same IL in every fixed
+    point role); one curve per (widths, rounding, workload)."""
+    done = _done(prep)
+    if "il.weights" not in done.columns:
+        return []
+    fixed = done[done["family.weights"] == "fixed"]
+    il_cols = [c for c in fixed.columns if c.startswith("il.")]
+    same_il = fixed[il_cols].apply(lambda row: row.dropna().nunique() == 1, axis=1)
+    fixed = fixed[same_il] if len(fixed) else fixed
+    bit_cols = [c for c in fixed.columns if c.startswith("bits.") and c != "bits.default"]
+    curves = []
+    keys = bit_cols + ["rounding.weights", "workload"]
+    for key, g in fixed.groupby(keys, sort=False):
+        if g["il.weights"].nunique() < 2:
+            continue
+        stats = g.groupby("il.weights")["test_error_percent"].agg(
+            ["mean", "std", "count"]).reset_index().sort_values("il.weights")
+        widths = sorted({int(b) for b in key[:len(bit_cols)] if not math.isnan(b)})
+        curves.append({"bits": "/".join(str(b) for b in widths), "rounding": key[-2],
+                       "workload": key[-1], "il": stats["il.weights"].to_numpy(),
+                       "mean": stats["mean"].to_numpy(),
+                       "std": stats["std"].fillna(0).to_numpy(),
+                       "policies": ordered_unique(g["policy"])})
+    return curves
+
+
+def plot_radix_position(prep: pd.DataFrame, colors: dict[str, Any]) -> Plot | Skip:
+    title = "Test error against the fixed point radix position"
+    curves = radix_sweeps(prep)
+    if not curves:
+        return Skip("radixpos", title, "the finished runs do not sweep the radix position of a "
+                    "fixed point format (same widths, at least two integer-bit counts IL)")
+    fig, axes = new_figure(height=3.8)
+    ax = axes[0, 0]
+    multi = _multi_workload(prep)
+    for i, c in enumerate(curves):
+        label = f"{c['bits']} bits, {c['rounding']} rounding"
+        if multi:
+            label += f", {c['workload']}"
+        ax.errorbar(c["il"], c["mean"], yerr=c["std"], marker="osD^v"[i % 5], capsize=3,
+                    label=label)
+    ax.set_title(title)
+    ax.set_xlabel("integer bits IL, sign included (range ±2^(IL-1))")
+    ax.set_ylabel("test error (%) at best val. epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    _log_if_wide(ax, np.concatenate([c["mean"] for c in curves]))
+    ax.legend(loc="best")
+    caption = ("Fixed point with the same width in every role and the radix moved: fewer "
+               "integer bits give finer steps and a smaller range. Runs: "
+               + "; ".join(", ".join(c["policies"]) for c in curves) + ".")
+    return Plot("radixpos", title, caption, fig)
 
 
 def plot_bitwidth(prep: pd.DataFrame, colors: dict[str, Any]) -> Plot | Skip:

@@ -31,6 +31,7 @@ from quantsim.report.plots import (
     plot_cost,
     plot_learning_curves,
     plot_radix,
+    plot_radix_position,
     plot_range,
     plot_rounding,
     plot_sparsity,
@@ -141,6 +142,7 @@ def _plots(data: ReportData, prep: pd.DataFrame) -> list[Plot | Skip]:
     with rc_context(STYLE):
         return [
             plot_bitwidth(prep, colors),
+            plot_radix_position(prep, colors),
             plot_learning_curves(prep, data.history, colors),
             plot_rounding(prep, colors),
             plot_sparsity(prep, data.stats, colors),
@@ -195,7 +197,7 @@ def write_report(data: ReportData, out_dir: str | Path, *, command: str | None =
                       reference=data.reference, title=data.title,
                       description=data.description, store_path=data.store_path,
                       study_path=data.study_path, reference_path=data.reference_path,
-                      notes=list(data.notes))
+                      notes=list(data.notes), findings=data.findings)
     table = build_table(prep, data.reference)
     items = _plots(data, prep)
 
@@ -245,6 +247,40 @@ def write_report(data: ReportData, out_dir: str | Path, *, command: str | None =
 # -- Markdown ------------------------------------------------------------------------------------
 
 
+def _inline_html(text: str) -> str:
+    out = esc(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', out)
+
+
+def findings_html(text: str) -> str:
+    """The small Markdown subset findings are written in, as HTML: paragraphs, ``-`` lists,
+    ``###`` headings, pipe tables (kept as preformatted text), `code`, **bold**, [links](url)."""
+    parts: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if all(ln.lstrip().startswith("|") for ln in lines):
+            parts.append(f"<pre>{esc(block)}</pre>")
+        elif lines[0].startswith("#"):
+            head = lines[0].lstrip("#").strip()
+            parts.append(f"<h3>{_inline_html(head)}</h3>")
+            if len(lines) > 1:
+                parts.append(findings_html("\n".join(lines[1:])))
+        elif lines[0].startswith("- "):
+            items: list[str] = []
+            for ln in lines:
+                if ln.startswith("- "):
+                    items.append(ln[2:])
+                elif items:
+                    items[-1] += " " + ln.strip()
+            parts.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in items)
+                         + "</ul>")
+        else:
+            parts.append(f"<p>{_inline_html(' '.join(ln.strip() for ln in lines))}</p>")
+    return "\n".join(parts)
+
+
 def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -266,6 +302,8 @@ def _markdown(data: ReportData, meta: dict[str, Any], table: Table, ref_tab: Any
           "- Files: [results.csv](results.csv) (one row per run)", ""]
     for note in data.notes:
         L += [f"> Note: {md_text(note)}", ""]
+    if data.findings.strip():
+        L += ["## Findings", "", data.findings.strip(), ""]
 
     L += ["## Test error", "",
           "Test error (%) at the best validation epoch, mean ± std over seeds (n finished "
@@ -380,6 +418,8 @@ def _html(data: ReportData, meta: dict[str, Any], table: Table, ref_tab: Any,
              "files</li></ul>")
     for note in data.notes:
         H.append(f'<p class="problem">Note: {esc(note)}</p>')
+    if data.findings.strip():
+        H += ['<h2 id="findings">Findings</h2>', findings_html(data.findings)]
 
     H += ['<h2 id="table">Test error</h2>',
           "<p>Test error (%) at the best validation epoch, mean ± std over seeds (n finished "

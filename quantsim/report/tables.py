@@ -61,6 +61,12 @@ def _family(fmt: Any) -> str:
     return str(fmt).split("@", 1)[0].split("<", 1)[0]
 
 
+def _integer_bits(fmt: Any) -> float:
+    """IL (integer bits, sign included) of a static fixed point format; NaN for the others."""
+    il = getattr(fmt, "il", None)
+    return float(il) if isinstance(il, int) else float("nan")
+
+
 def _rounding(fmt: Any) -> str:
     r = getattr(fmt, "rounding", None)
     mode = getattr(r, "mode", None)
@@ -68,7 +74,8 @@ def _rounding(fmt: Any) -> str:
 
 
 def precision_columns(value: Any) -> dict[str, Any]:
-    """``bits.<role>``, ``family.<role>``, ``rounding.<role>`` of a stored precision, plus
+    """``bits.<role>``, ``family.<role>``, ``rounding.<role>``, ``il.<role>`` (integer bits of
+    fixed point formats) of a stored precision, plus
     ``precision_key`` (the policy with roundings stripped, to pair stochastic vs nearest)."""
     p = parse_precision(value)
     out: dict[str, Any] = {}
@@ -82,6 +89,7 @@ def precision_columns(value: Any) -> dict[str, Any]:
         out[f"bits.{role}"] = _fmt_bits(fmt)
         out[f"family.{role}"] = _family(fmt)
         out[f"rounding.{role}"] = _rounding(fmt)
+        out[f"il.{role}"] = _integer_bits(fmt)
     out["bits.default"] = _fmt_bits(p.default)
     out["precision_key"] = re.sub(r"@[a-z_]+(<\d+>)?", "", str(p))
     return out

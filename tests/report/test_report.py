@@ -31,6 +31,8 @@ POLICIES = {
     "prop 12": PROP.format(p=12, u=12),
     "upd 8": PROP.format(p=10, u=8),
     "upd 8 stoch": PROP.format(p=10, u=8) + "@stochastic",
+    "fixed IL 3": "default=fixed<3,13>",
+    "fixed IL 6": "default=fixed<6,10>",
     f"{EVIL} | x": "default=float32,activations=fp8_e4m3",
     "broken": "default=float16",
 }
@@ -106,8 +108,8 @@ def full(tmp_path_factory):
 
 def test_every_section_is_drawn_when_its_data_exists(full):
     _, report = full
-    assert report.sections == ["bitwidth", "learning", "rounding", "sparsity", "range",
-                               "radix", "cost"]
+    assert report.sections == ["bitwidth", "radixpos", "learning", "rounding", "sparsity",
+                               "range", "radix", "cost"]
     assert report.omitted == []
     for f in report.figures:
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -193,6 +195,7 @@ def test_sections_without_data_are_omitted_with_a_reason(tmp_path):
     assert report.sections == []
     omitted = dict(report.omitted)
     assert set(omitted) == {"Test error against bit width", "Learning curves",
+                            "Test error against the fixed point radix position",
                             "Stochastic vs nearest rounding", "Sparsity per layer over epochs",
                             "Overflow and underflow rates per role",
                             "Dynamic fixed point radix over time",
@@ -300,6 +303,64 @@ def test_cli_writes_the_report(store, tmp_path, capsys):
     html = (out / "index.html").read_text()
     assert "<script>" not in html and "&lt;boom&gt;" in html
     assert "wrote" in capsys.readouterr().err
+
+
+def test_sweeps_hold_other_roles_and_radix_per_family():
+    from quantsim.report.plots import bit_sweeps, radix_sweeps
+
+    fx = ("default=fixed<{il},{fp}>,updates=fixed<{il},{fu}>,optimizer_state=fixed<{il},{fu}>,"
+          "accumulator=float32")
+    specs = {
+        "dfxp": PROP.format(p=10, u=12), "dfxp p8": PROP.format(p=8, u=12),
+        "dfxp u8": PROP.format(p=10, u=8), "dfxp u16": PROP.format(p=10, u=16),
+        "fx": fx.format(il=5, fp=15, fu=15), "fx p12": fx.format(il=5, fp=7, fu=15),
+        "fx u12": fx.format(il=5, fp=15, fu=7), "fx IL3": fx.format(il=3, fp=17, fu=17),
+        "fx IL8": fx.format(il=8, fp=12, fu=12),
+    }
+    errors = {"dfxp": 1, "dfxp p8": 2, "dfxp u8": 3, "dfxp u16": 4, "fx": 5, "fx p12": 6,
+              "fx u12": 7, "fx IL3": 8, "fx IL8": 9}
+    prep = prepare(pd.DataFrame([
+        {"id": k, "label": k, "status": "done", "test_error": errors[k] / 100,
+         "config.dataset": "mnist", "config.network": "mlp", "config.precision": v}
+        for k, v in specs.items()]))
+    curves = {(c["group"], c["family"]): c for c in bit_sweeps(prep)}
+    prop, upd = curves[("propagations", "dfxp")], curves[("parameter updates", "dfxp")]
+    assert list(prop["bits"]) == [8, 10] and list(prop["mean"]) == [2, 1]
+    assert list(upd["bits"]) == [8, 12, 16] and list(upd["mean"]) == [3, 1, 4]
+    fprop, fupd = curves[("propagations", "fixed")], curves[("parameter updates", "fixed")]
+    assert list(fprop["bits"]) == [12, 20] and list(fprop["mean"]) == [6, 5]
+    assert list(fupd["bits"]) == [12, 20] and list(fupd["mean"]) == [7, 5]
+    (radix,) = radix_sweeps(prep)
+    assert list(radix["il"]) == [3, 5, 8] and list(radix["mean"]) == [8, 5, 9]
+    assert radix["bits"] == "20/32"
+
+
+def test_findings_are_shown_in_markdown_and_html(full, tmp_path):
+    data, _ = full
+    text = ("Half matched float32.\n\n- fixed<4,12> **saturated** in `fc1`\n- see "
+            "[the table](#table)\n\n| a | b |\n| 1 | 2 |\n\n### Why\nthe <range>")
+    d = ReportData(results=data.results, history=data.history, stats=data.stats,
+                   title="t", findings=text)
+    report = write_report(d, tmp_path / "f", commit="x")
+    md = report.markdown.read_text()
+    assert "## Findings" in md and text.strip() in md
+    html = report.html.read_text()
+    assert "<h2 id=\"findings\">Findings</h2>" in html
+    assert "<li>fixed&lt;4,12&gt; <b>saturated</b> in <code>fc1</code></li>" in html
+    assert '<a href="#table">the table</a>' in html and "<pre>| a | b |" in html
+    assert "<h3>Why</h3>" in html and "the &lt;range&gt;" in html
+
+
+def test_cli_findings_file(store, tmp_path, capsys):
+    notes = tmp_path / "FINDINGS.md"
+    notes.write_text("Stochastic rounding trains.\n")
+    out = tmp_path / "rep"
+    assert main(["report", str(store), "-o", str(out), "--findings", str(notes)]) == 0
+    md = (out / "index.md").read_text()
+    assert "Stochastic rounding trains." in md and f"--findings {notes}" in md
+    assert main(["report", str(store), "-o", str(out), "--findings",
+                 str(tmp_path / "missing.md")]) == 2
+    assert "missing.md" in capsys.readouterr().err
 
 
 def test_cli_missing_store_is_a_clear_error(tmp_path, capsys):
