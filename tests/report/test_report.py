@@ -320,9 +320,10 @@ def test_sweeps_hold_other_roles_and_radix_per_family():
     errors = {"dfxp": 1, "dfxp p8": 2, "dfxp u8": 3, "dfxp u16": 4, "fx": 5, "fx p12": 6,
               "fx u12": 7, "fx IL3": 8, "fx IL8": 9}
     prep = prepare(pd.DataFrame([
-        {"id": k, "label": k, "status": "done", "test_error": errors[k] / 100,
+        {"id": k, "label": k, "status": "done", "test_error": errors[k] / 128,
          "config.dataset": "mnist", "config.network": "mlp", "config.precision": v}
         for k, v in specs.items()]))
+    prep["test_error_percent"] = prep["test_error"] * 128  # exact small integers
     curves = {(c["group"], c["family"]): c for c in bit_sweeps(prep)}
     prop, upd = curves[("propagations", "dfxp")], curves[("parameter updates", "dfxp")]
     assert list(prop["bits"]) == [8, 10] and list(prop["mean"]) == [2, 1]
