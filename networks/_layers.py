@@ -2,7 +2,8 @@
 autoencoders), an L1 activity penalty and a thresholded ReLU (sparse autoencoders).
 
 They follow the ``quantsim.nn`` layer contract: ``forward(X, train) -> (Y, backprop)``, outputs
-through ``q.activations`` and incoming errors through ``q.errors``.
+through ``q.activations`` and incoming errors through ``q.errors``, and compute with the array
+module of their input (numpy or cupy).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.nn import Layer
+from quantsim.nn._xp import array_module
 
 __all__ = ["ActivityL1", "MaskingNoise", "ThresholdReLU", "seed_from"]
 
@@ -48,6 +50,7 @@ class MaskingNoise(Layer):
         self._buffers["calls"] = np.asarray(calls + 1, dtype=np.int64)
         rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), calls])
         keep = (rng.random(X.shape) >= self.p).astype(X.dtype)
+        keep = array_module(X).asarray(keep)  # drawn on the host: the same mask on any device
         Y = q.activations(X * keep)
 
         def backprop(dY: Any) -> Any:
@@ -73,7 +76,7 @@ class ActivityL1(Layer):
 
     def forward(self, X: Any, train: bool) -> tuple[Any, Any]:
         q = self.q
-        sign = np.sign(X).astype(X.dtype, copy=False)
+        sign = array_module(X).sign(X).astype(X.dtype, copy=False)
         scale = X.dtype.type(self.weight / max(len(X), 1))
 
         def backprop(dY: Any) -> Any:
@@ -96,11 +99,12 @@ class ThresholdReLU(Layer):
 
     def forward(self, X: Any, train: bool) -> tuple[Any, Any]:
         q = self.q
+        xp = array_module(X)
         mask = X > X.dtype.type(self.theta)
-        Y = q.activations(np.where(mask, X, np.zeros((), dtype=X.dtype)))
+        Y = q.activations(xp.where(mask, X, xp.zeros((), dtype=X.dtype)))
 
         def backprop(dY: Any) -> Any:
             dY = q.errors(dY)
-            return np.where(mask, dY, np.zeros((), dtype=dY.dtype))
+            return xp.where(mask, dY, xp.zeros((), dtype=dY.dtype))
 
         return Y, backprop

@@ -17,6 +17,7 @@ The probe (`cuda_status`) never raises; `select_device("cuda")` turns its findin
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -232,6 +233,12 @@ class Device:
         with cupy.cuda.Device(self.index):
             return cupy.asarray(x, dtype=dtype)
 
+    def use(self) -> None:
+        """Make this the current CUDA device of the calling thread (new CuPy arrays and
+        kernels go there); no-op on the CPU."""
+        if self.kind == "cuda":
+            _import("cupy").cuda.Device(self.index).use()
+
     def synchronize(self) -> None:
         """Wait for the device's queued work (no-op on the CPU)."""
         if self.kind == "cuda":
@@ -272,6 +279,13 @@ def select_device(name: str | Device = "cpu") -> Device:
     status = cuda_status()
     if not status.available:
         raise DeviceError(status.reason)
+    tf32 = os.environ.get("CUPY_TF32", "0").strip()
+    if tf32 not in ("", "0"):
+        raise DeviceError(
+            f"CUPY_TF32={tf32} makes cuBLAS round the inputs of float32 products to TF32 "
+            "(10 fraction bits) behind quantsim's back; unset it (to simulate TF32, use the "
+            "tf32 format, e.g. weights=tf32)"
+        )
     if device.index >= status.device_count:
         raise DeviceError(
             f"{device} was requested but only {status.device_count} CUDA device(s) are visible "

@@ -1,11 +1,12 @@
 """Checkpoints: arrays in ``.npz`` (read with ``allow_pickle=False``), everything else in JSON.
 
 A checkpoint is a tree of dicts / lists holding numpy arrays, ints, floats (NaN and inf
-allowed), strings, bools and None. :func:`save` writes the arrays to ``state-<tag>.npz`` and the
-tree, with each array replaced by ``{"__array__": key}``, to ``checkpoint.json``. Both are written
-to a temporary file first and moved with ``os.replace``; the JSON file goes last and names its
-npz file, so it is the commit record: a crash at any moment leaves the previous checkpoint
-complete. Nothing read back executes code.
+allowed), strings, bools and None; CuPy arrays are saved as numpy arrays (and load as such).
+:func:`save` writes the arrays to ``state-<tag>.npz`` and the tree, with each array replaced by
+``{"__array__": key}``, to ``checkpoint.json``. Both are written to a temporary file first and
+moved with ``os.replace``; the JSON file goes last and names its npz file, so it is the commit
+record: a crash at any moment leaves the previous checkpoint complete. Nothing read back
+executes code.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def _split(tree: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
         return out
     if isinstance(tree, (list, tuple)):
         return [_split(v, f"{path}/{i}", arrays) for i, v in enumerate(tree)]
+    from quantsim.backend import is_device_array, to_numpy
+
+    if is_device_array(tree):  # a CuPy array: saved as numpy, so either device can resume
+        return _split(to_numpy(tree), path, arrays)
     raise TypeError(f"cannot checkpoint a {type(tree).__name__} at {path!r}; use arrays or scalars")
 
 

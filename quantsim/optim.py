@@ -13,6 +13,11 @@ Every parameter is identified by ``"<layer name>.<param name>"``. One :meth:`Opt
    ``param.value[...] = layer.q.updates(new_value)``.
 
 Schedules are functions of the 0-based epoch (``set_epoch`` is called by the Trainer).
+
+Devices: the rules take their array module from the parameter (``xp``: numpy or cupy), so they
+run where the network is; the in-place fast path (no temporaries) is numpy only. ``state_dict``
+returns host (numpy) arrays and ``load_state_dict`` puts them back on each parameter's device,
+so a checkpoint made on one device resumes on the other.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.backend import get_array_module, to_numpy
 from quantsim.nn.base import IdentityPoints
 from quantsim.precision import QuantPoint, iter_layers
 
@@ -118,9 +124,10 @@ class MaxColNorm:
     def __call__(self, w: np.ndarray) -> np.ndarray:
         if w.ndim < 2:
             return w
+        xp = get_array_module(w)
         axes = tuple(a for a in range(w.ndim) if a != self.unit_axis % w.ndim)
-        norms = np.sqrt(np.sum(np.square(w, dtype=np.float64), axis=axes, keepdims=True))
-        factor = np.where(norms > self.limit, self.limit / np.maximum(norms, 1e-300), 1.0)
+        norms = xp.sqrt(xp.sum(xp.square(w, dtype=np.float64), axis=axes, keepdims=True))
+        factor = xp.where(norms > self.limit, self.limit / xp.maximum(norms, 1e-300), 1.0)
         return (w * factor).astype(w.dtype, copy=False)
 
 
@@ -186,6 +193,14 @@ class LossScaler:
 
 def _identity(x: np.ndarray) -> np.ndarray:
     return x
+
+
+_xp = get_array_module
+
+
+def _host_copy(a: Any) -> np.ndarray:
+    """A numpy copy of ``a`` (a download for device arrays)."""
+    return a.copy() if isinstance(a, np.ndarray) else to_numpy(a)
 
 
 def _plain(a: Any, dtype: Any = None) -> bool:
@@ -288,10 +303,11 @@ class Optimizer:
         if scale != 1.0:
             grads = {n: g / g.dtype.type(scale) for n, g in grads.items()}
         if self.loss_scaler is not None:
-            finite = all(bool(np.isfinite(g).all()) for g in grads.values())
+            finite = all(bool(_xp(g).isfinite(g).all()) for g in grads.values())
             if self.loss_scaler.update(finite):
                 return False
-        sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
+        # Python floats added in order: float64 sums, the same on every device.
+        sq = sum(float(_xp(g).sum(_xp(g).square(g, dtype=np.float64))) for g in grads.values())
         self.last_grad_norm = math.sqrt(sq)
         if self.clip_norm is not None and self.last_grad_norm > self.clip_norm:
             factor = self.clip_norm / self.last_grad_norm
@@ -311,7 +327,7 @@ class Optimizer:
             for c in self.constraints:
                 if c.applies(s.name):
                     new = c(new)
-            w[...] = s.point("updates")(np.asarray(new, dtype=w.dtype))
+            w[...] = s.point("updates")(_xp(w).asarray(new, dtype=w.dtype))
         self.steps += 1
         return True
 
@@ -342,12 +358,13 @@ class Optimizer:
         return {"lr": self.lr}
 
     def state_dict(self) -> dict[str, Any]:
-        """Step counters, scaler state and per-parameter moments (arrays copied)."""
+        """Step counters, scaler state and per-parameter moments (host copies: numpy)."""
         return {
             "epoch": self.epoch,
             "steps": self.steps,
             "loss_scaler": self.loss_scaler.state_dict() if self.loss_scaler else None,
-            "moments": {n: {k: v.copy() for k, v in st.items()} for n, st in self.state.items()},
+            "moments": {n: {k: _host_copy(v) for k, v in st.items()}
+                        for n, st in self.state.items()},
         }
 
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
@@ -362,7 +379,9 @@ class Optimizer:
         self.steps = int(d["steps"])
         if self.loss_scaler is not None and d.get("loss_scaler"):
             self.loss_scaler.load_state_dict(d["loss_scaler"])
-        self.state = {n: {k: np.array(v) for k, v in st.items()} for n, st in d["moments"].items()}
+        device_xp = {s.name: _xp(s.param.value) for s in self.slots}
+        self.state = {n: {k: device_xp[n].array(v) for k, v in st.items()}
+                      for n, st in d["moments"].items()}
 
 
 class SGD(Optimizer):
@@ -398,11 +417,12 @@ class SGD(Optimizer):
         mu = self.momentum
         if mu == 0.0 and "v" not in state:
             return w - t(lr) * g
+        xp = _xp(w)
         v = state.get("v")
         if v is None:
-            v = np.zeros_like(w)
+            v = xp.zeros_like(w)
         v = s.point("optimizer_state")(t(mu) * v - t(lr) * g)
-        state["v"] = np.array(v, copy=True)
+        state["v"] = xp.array(v, copy=True)
         if self.nesterov:
             return w + t(mu) * v - t(lr) * g
         return w + v
@@ -473,12 +493,13 @@ class Adam(Optimizer):
         t = w.dtype.type
         b1, b2 = self.beta1, self.beta2
         n = self.steps + 1
-        m = state.get("m", np.zeros_like(w))
-        v = state.get("v", np.zeros_like(w))
+        xp = _xp(w)
+        m = state.get("m", xp.zeros_like(w))
+        v = state.get("v", xp.zeros_like(w))
         q = s.point("optimizer_state")
-        m = np.array(q(t(b1) * m + t(1 - b1) * g), copy=True)
-        v = np.array(q(t(b2) * v + t(1 - b2) * (g * g)), copy=True)
+        m = xp.array(q(t(b1) * m + t(1 - b1) * g), copy=True)
+        v = xp.array(q(t(b2) * v + t(1 - b2) * (g * g)), copy=True)
         state["m"], state["v"] = m, v
         m_hat = m / t(1 - b1**n)
         v_hat = v / t(1 - b2**n)
-        return w - t(lr) * m_hat / (np.sqrt(v_hat) + t(self.eps))
+        return w - t(lr) * m_hat / (xp.sqrt(v_hat) + t(self.eps))

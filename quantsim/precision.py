@@ -412,9 +412,7 @@ class QuantPoint:
         if self.is_identity(x.dtype):
             if self.observe_identity and self.collect_stats:
                 # Exact formats (float32 roles) still report what passed through them.
-                from quantsim.stats import observe
-
-                observe(x, self.stats)
+                _observe(x, self.stats)
             if out is not None and out is not x:
                 out[...] = x
                 return out
@@ -447,6 +445,15 @@ class QuantPoint:
         self.state = _from_plain(self.state, d.get("state"))
         if d.get("stats") is not None:
             self.stats = _from_plain(self.stats, d["stats"])
+
+
+def _observe(x: Any, stats: Any) -> None:
+    """Count ``x`` into ``stats`` as an exact quantization would, on ``x``'s device."""
+    if isinstance(x, np.ndarray):
+        from quantsim.stats import observe
+    else:  # a CuPy array: the CPU kernel cannot read it
+        from quantsim.kernels.cuda import observe
+    observe(x, stats)
 
 
 def _to_plain(obj: Any) -> Any:
@@ -527,8 +534,9 @@ class LayerPoints:
 
     def matmul(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """``A @ B`` with the accumulator policy: plain BLAS when the accumulator format is exact
-        on the result dtype, chunked accumulation (``kernels.accumulate``) otherwise."""
-        dtype = np.result_type(A, B)
+        on the result dtype, chunked accumulation (``kernels.accumulate``) otherwise. numpy or
+        CuPy operands (cuBLAS and the CUDA quantization kernels on the GPU)."""
+        dtype = np.result_type(A.dtype, B.dtype)
         if self.accumulator.is_identity(dtype):
             return _plain_matmul(A, B)
         from quantsim.kernels.accumulate import chunked_matmul

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from quantsim.errors import DeviceError, QuantsimError
+from quantsim.errors import QuantsimError
 
 __all__ = ["ConfigError", "ProgressPrinter", "RunConfig", "RunResult", "run"]
 
@@ -281,8 +281,9 @@ class RunConfig:
                               or v < 0 or (isinstance(v, float) and v >= 1)):
             raise ConfigError(f"validation: expected null (the data set's default), a count "
                               f">= 0 or a fraction in [0, 1), got {v!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise ConfigError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+        if not _device_name(self.device):
+            raise ConfigError(f"device: expected 'cpu' or 'cuda' (or 'cuda:N' for GPU N), got "
+                              f"{self.device!r}")
         if not isinstance(self.network_options, Mapping):
             raise ConfigError(f"network_options: expected a dict of options of "
                               f"{self.network!r}, got {self.network_options!r}")
@@ -341,6 +342,14 @@ class RunConfig:
         text = json.dumps(self.resolved().to_dict(), sort_keys=True, separators=(",", ":"),
                           default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _device_name(device: Any) -> bool:
+    """'cpu', 'cuda' or 'cuda:N' (whether the device exists is checked when the run starts)."""
+    if not isinstance(device, str):
+        return False
+    kind, sep, index = device.partition(":")
+    return device in ("cpu", "cuda") or (kind == "cuda" and bool(sep) and index.isdigit())
 
 
 def _check_dataset(name: Any) -> None:
@@ -488,19 +497,12 @@ class ProgressPrinter:
 # -- running ----------------------------------------------------------------------------------
 
 
-def _select_device(device: str) -> None:
-    if device == "cpu":
-        return
-    try:
-        from quantsim import backend
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("quantsim.backend",):
-            raise
-        raise DeviceError(
-            "device 'cuda' asked for, but CUDA support is not installed in this quantsim "
-            "(no quantsim.backend); use device 'cpu' or install quantsim[cuda]"
-        ) from None
-    backend.select_device(device)
+def _select_device(device: str) -> Any:
+    """The checked ``backend.Device``: a DeviceError naming what is missing (CuPy, the driver,
+    a GPU, numba-cuda) when CUDA is asked for and cannot work; never a CPU fallback."""
+    from quantsim import backend
+
+    return backend.select_device(device)
 
 
 def _make_optimizer(net: Any, o: Mapping[str, Any]) -> Any:
@@ -567,13 +569,16 @@ def _resume_key(cfg: RunConfig) -> str:
     d = cfg.resolved().to_dict()
     for k in _RESUMABLE_CHANGES:
         d.pop(k)
+    # Checkpoints hold host arrays: a run may resume on the other device. (Normalised rather
+    # than dropped, so keys written before this rule still match for CPU runs.)
+    d["device"] = "cpu"
     text = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _check_checkpoint_config(checkpoint_dir: Path, cfg: RunConfig, resume: bool) -> None:
     """Keep the config next to the checkpoints; a resume must use the same run (only
-    ``epochs``, ``patience`` and the stats/cost switches may change)."""
+    ``epochs``, ``patience``, the stats/cost switches and the device may change)."""
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint_dir / "run_config.json"
     key = _resume_key(cfg)
@@ -582,8 +587,8 @@ def _check_checkpoint_config(checkpoint_dir: Path, cfg: RunConfig, resume: bool)
         if saved.get("resume_key") != key:
             raise ConfigError(
                 f"{checkpoint_dir} holds checkpoints of another run config; resume with the "
-                f"same config (only {', '.join(_RESUMABLE_CHANGES)} may change) or use another "
-                "checkpoint directory"
+                f"same config (only {', '.join(_RESUMABLE_CHANGES)} and device may change) or "
+                "use another checkpoint directory"
             )
     path.write_text(json.dumps({"hash": cfg.hash(), "resume_key": key,
                                 "config": _plain(cfg.to_dict())}, indent=2, sort_keys=True),
@@ -612,7 +617,7 @@ def run(
     if not isinstance(cfg, RunConfig):
         cfg = RunConfig.from_dict(cfg)
     t0 = time.perf_counter()
-    _select_device(cfg.device)
+    device = _select_device(cfg.device)
     full = cfg.resolved()
     d = cfg.defaults()
     ds = _load_data(cfg, d)
@@ -626,6 +631,9 @@ def run(
         raise ConfigError(f"precision: {exc}") from None
     net.bind(precision, cfg.seed)
     configure_stats(net, enabled=cfg.stats, every=cfg.stats_every)
+    if device.is_cuda:  # built on the host (same initial weights), trained on the GPU
+        device.use()
+        net.to_device(device)
 
     optimizer = _make_optimizer(net, full.optimizer)
     optimizer.lr_schedule = make_schedule(full.schedule, full.optimizer.get(

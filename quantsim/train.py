@@ -12,7 +12,11 @@ Conventions:
 - Divergence: a non-finite loss at any step, or non-finite parameters after an epoch, ends the
   run with ``diverged=True``; nothing raises.
 - Checkpoints (``checkpoint_dir``): written after every completed epoch; ``fit(resume=True)``
-  continues from the last one and reproduces the uninterrupted run bit for bit.
+  continues from the last one and reproduces the uninterrupted run bit for bit. They hold host
+  (numpy) arrays, so a run checkpointed on a GPU resumes on either device.
+- Devices: training runs where the network's parameters are (``net.to_device("cuda")``); ``fit``
+  copies the data sets there once. The shuffling order is drawn on the host, so both devices
+  see the same mini-batches.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from quantsim import checkpoint
+from quantsim.backend import CPU, Device, get_array_module, is_device_array, to_numpy
 from quantsim.precision import iter_layers, iter_points
 
 Dataset = tuple[np.ndarray, np.ndarray | None] | np.ndarray | None
@@ -67,13 +72,13 @@ def _split(data: Dataset, what: str) -> tuple[np.ndarray, np.ndarray] | None:
     """``(X, target)``; an autoencoder's ``(X, None)`` or bare ``X`` reconstructs ``X``."""
     if data is None:
         return None
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) or is_device_array(data):
         return data, data
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise ValueError(f"{what} must be (X, y), (X, None) or X, got {type(data).__name__}")
     X, y = data
-    X = np.asarray(X)
-    y = X if y is None else np.asarray(y)
+    X = get_array_module(X).asarray(X)
+    y = X if y is None else get_array_module(y).asarray(y)
     if len(X) != len(y):
         raise ValueError(f"{what}: X has {len(X)} samples but y has {len(y)}; they must match")
     if len(X) == 0:
@@ -84,27 +89,34 @@ def _split(data: Dataset, what: str) -> tuple[np.ndarray, np.ndarray] | None:
 def n_errors(Y: np.ndarray, target: np.ndarray) -> int:
     """Misclassified samples: argmax of ``Y`` vs integer labels or argmax of one-hot / ±1
     targets (a single output column is thresholded at 0 against a 0/1 or ±1 target)."""
+    xp = get_array_module(Y)
     Y = Y.reshape(len(Y), -1)
+    t = xp.asarray(target)  # onto Y's device
     if Y.shape[1] == 1:
         pred = Y[:, 0] > 0
-        truth = np.asarray(target).reshape(len(Y)) > (0 if np.min(target) < 0 else 0.5)
-        return int(np.sum(pred != truth))
-    pred = np.argmax(Y, axis=1)
-    t = np.asarray(target)
-    truth = t.reshape(len(t)) if t.ndim == 1 or t.size == len(t) else np.argmax(
+        truth = t.reshape(len(Y)) > (0 if t.min() < 0 else 0.5)
+        return int(xp.sum(pred != truth))
+    pred = xp.argmax(Y, axis=1)
+    truth = t.reshape(len(t)) if t.ndim == 1 or t.size == len(t) else xp.argmax(
         t.reshape(len(t), -1), axis=1)
-    return int(np.sum(pred != truth))
+    return int(xp.sum(pred != truth))
+
+
+def _host_copy(a: Any) -> np.ndarray:
+    """A numpy copy of ``a`` (a download for device arrays)."""
+    return np.array(a, copy=True) if isinstance(a, np.ndarray) else to_numpy(a)
 
 
 def _net_state(net: Any) -> dict[str, Any]:
+    """Parameters and buffers as host (numpy) copies."""
     if hasattr(net, "state_dict"):
-        return {k: np.array(v, copy=True) for k, v in net.state_dict().items()}
+        return {k: _host_copy(v) for k, v in net.state_dict().items()}
     state = {}
     for layer in iter_layers(net):
         for k, p in getattr(layer, "params", {}).items():
-            state[f"{layer.name}.{k}"] = p.value.copy()
+            state[f"{layer.name}.{k}"] = _host_copy(p.value)
         for k, b in getattr(layer, "buffers", dict)().items():
-            state[f"{layer.name}.{k}"] = np.array(b, copy=True)
+            state[f"{layer.name}.{k}"] = _host_copy(b)
     return state
 
 
@@ -114,17 +126,39 @@ def _load_net_state(net: Any, state: Mapping[str, np.ndarray]) -> None:
         return
     for layer in iter_layers(net):
         for k, p in getattr(layer, "params", {}).items():
-            p.value[...] = state[f"{layer.name}.{k}"]
+            p.value[...] = get_array_module(p.value).asarray(state[f"{layer.name}.{k}"])
         for k in getattr(layer, "buffers", dict)():
             layer.set_buffer(k, state[f"{layer.name}.{k}"])
 
 
 def _params_finite(net: Any) -> bool:
     return all(
-        bool(np.isfinite(p.value).all())
+        bool(get_array_module(p.value).isfinite(p.value).all())
         for layer in iter_layers(net)
         for p in getattr(layer, "params", {}).values()
     )
+
+
+def _net_device(net: Any) -> Device:
+    """Where the network's parameters are: its ``device``, else that of its first parameter."""
+    device = getattr(net, "device", None)
+    if isinstance(device, Device):
+        return device
+    for layer in iter_layers(net):
+        for p in getattr(layer, "params", {}).values():
+            if is_device_array(p.value):
+                return Device("cuda", int(p.value.device.id))
+            return CPU
+    return CPU
+
+
+def _on_device(device: Device, data: tuple[Any, Any] | None) -> tuple[Any, Any] | None:
+    """A data set's arrays on ``device`` (one copy to a GPU; unchanged on the CPU)."""
+    if data is None or not device.is_cuda:
+        return data
+    X, y = data
+    Xd = device.asarray(X)
+    return Xd, (Xd if y is X else device.asarray(y))
 
 
 class Trainer:
@@ -182,6 +216,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.eval_batch_size = eval_batch_size or batch_size
+        #: where ``fit`` trains: the network's device (set by ``fit``)
+        self.device: Device = CPU
         self._reset_progress()
 
     def _reset_progress(self) -> None:
@@ -235,6 +271,8 @@ class Trainer:
         if train_s is None:
             raise ValueError("fit needs a training set: train=(X, y)")
         val_s, test_s = _split(val, "val"), _split(test, "test")
+        self.device = _net_device(self.net)
+        train_s, val_s, test_s = (_on_device(self.device, s) for s in (train_s, val_s, test_s))
         X, y = train_s
         metric = self._metric(y)
         t0 = time.perf_counter()
@@ -278,6 +316,8 @@ class Trainer:
             t_epoch = time.perf_counter()
             self.optimizer.set_epoch(e)
             order = np.random.default_rng([self.seed, e]).permutation(n)
+            if self.device.is_cuda:
+                order = self.device.asarray(order)  # index on the device
             loss_sum, err_sum, skipped = 0.0, 0, 0
             for start in range(0, n, self.batch_size):
                 idx = order[start:start + self.batch_size]

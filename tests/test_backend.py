@@ -222,6 +222,20 @@ def test_available_cuda_and_device_index(monkeypatch):
         backend.select_device("cuda:2")
 
 
+def test_tf32_products_are_refused(monkeypatch):
+    use_modules(monkeypatch, cupy=fake_cupy(), **{"numba.cuda": types.ModuleType("x")})
+    monkeypatch.setenv("CUPY_TF32", "1")
+    with pytest.raises(DeviceError, match="CUPY_TF32=1 .* TF32"):
+        backend.select_device("cuda")
+    monkeypatch.setenv("CUPY_TF32", "0")
+    assert backend.select_device("cuda").is_cuda
+
+
+def test_use_on_the_cpu_is_a_no_op(monkeypatch):
+    use_modules(monkeypatch, cupy=None)  # must not even look for CuPy
+    backend.CPU.use()
+
+
 def test_probe_is_cached_and_refreshable(monkeypatch):
     use_modules(monkeypatch, cupy=None)
     first = backend.cuda_status()

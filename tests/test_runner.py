@@ -180,6 +180,31 @@ def test_cuda_device_goes_through_the_backend():
         run({**SMALL, "device": "cuda"}, progress=False)
 
 
+def test_device_names():
+    for name in ("cpu", "cuda", "cuda:1"):
+        assert RunConfig.from_dict({**SMALL, "device": name}).device == name
+    for name in ("cuda:", "cuda:x", "gpu", 1):
+        with pytest.raises(ConfigError, match="device: expected 'cpu' or 'cuda'"):
+            RunConfig.from_dict({**SMALL, "device": name})
+
+
+def test_checkpoints_resume_on_either_device():
+    """Checkpoints hold host arrays: the resume key ignores the device, and CPU keys are those
+    written before the device was taken into account (existing checkpoints still resume)."""
+    import hashlib
+
+    from quantsim.runner import _resume_key
+
+    cpu, cuda = RunConfig.from_dict(SMALL), RunConfig.from_dict({**SMALL, "device": "cuda"})
+    assert _resume_key(cpu) == _resume_key(cuda)
+    d = cpu.resolved().to_dict()
+    for k in ("epochs", "patience", "stats", "stats_every", "cost"):
+        d.pop(k)
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    assert _resume_key(cpu) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    assert cpu.hash() != cuda.hash()  # the device is still part of the run's identity
+
+
 @pytest.mark.skipif(not has("quantsim.stats"), reason="quantsim.stats is not in this tree")
 def test_stats_frame_is_tidy():
     res = run({**SMALL, "precision": "activations=fixed<4,8>", "stats": True},

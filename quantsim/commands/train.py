@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "schedule; 1 = constant); default: the workload's schedule")
     p.add_argument("--optimizer", choices=["sgd", "adam"],
                    help="optimizer (default: the workload's)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="cpu (default), cuda or cuda:N (GPU N; needs quantsim[cuda], see "
+                        "docs/gpu.md); an unusable device is an error, never a CPU fallback")
     p.add_argument("--validation", type=float, metavar="V",
                    help="validation examples: a count (>= 1) or a fraction (< 1); 0 for none")
     p.add_argument("--data-dir", metavar="DIR", help="directory holding the data set files")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.backend import get_array_module
 from quantsim.errors import FormatError
 from quantsim.formats.base import GridParams, NumberFormat, run_elementwise
 from quantsim.formats.carrier import Carrier, unrepresentable
@@ -228,7 +229,8 @@ class DynamicFixedFormat(NumberFormat):
 def calibrate_il(x: np.ndarray, wl: int) -> int:
     """An IL for which fixed<IL, WL-IL> holds max |x|: 2**(IL-2) <= max|x| < 2**(IL-1)
     (the value may still saturate by less than one quantum)."""
-    finite = np.abs(x[np.isfinite(x)])
+    xp = get_array_module(x)  # numpy or cupy (dynamic fixed point on a GPU)
+    finite = xp.abs(x[xp.isfinite(x)])
     amax = float(finite.max()) if finite.size else 0.0
     if amax == 0.0:
         return 1

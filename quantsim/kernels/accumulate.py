@@ -15,6 +15,12 @@ most 24 significant bits is rounded into ``q``'s format without a harmful double
 the result models an adder that rounds its exact output. The result has the carrier dtype of
 ``A @ B``. ``q`` is called ``2 * n_chunks - 1`` times; each call is one quantization step of the
 accumulator point (its counter, seed and statistics advance per call).
+
+Devices: the code is written against the operands' array module. On CuPy arrays the partial
+products run in cuBLAS and ``q`` (a ``QuantPoint``) rounds with the CUDA kernels
+(``kernels.cuda``), so nothing leaves the GPU. The roundings are the CPU's bit for bit; the
+partial products equal the CPU's when their sums are exact (cuBLAS and OpenBLAS may add a
+chunk's terms in another order), always for ``chunk == 1``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from quantsim.backend import get_array_module
 
 Quantizer = Callable[[np.ndarray], np.ndarray]
 
@@ -50,11 +58,13 @@ def chunked_matmul(A: np.ndarray, B: np.ndarray, q: Quantizer, chunk: int) -> np
     """
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    dtype = np.result_type(A, B)
-    A2, B2, out_shape = _as_2d(np.asarray(A), np.asarray(B))
+    xp = get_array_module(A, B)
+    A, B = xp.asarray(A), xp.asarray(B)
+    dtype = np.result_type(A.dtype, B.dtype)
+    A2, B2, out_shape = _as_2d(A, B)
     K = A2.shape[1]
     if K == 0:
-        return np.zeros(out_shape, dtype=dtype)
+        return xp.zeros(out_shape, dtype=dtype)
     if chunk == 1:
         acc = _accumulate_each(A2, B2, q)
     else:
@@ -66,11 +76,18 @@ def _accumulate_chunks(
     A: np.ndarray, B: np.ndarray, q: Quantizer, chunk: int, dtype: np.dtype
 ) -> np.ndarray:
     K = A.shape[1]
+    xp = get_array_module(A)
+    if xp is not np:  # CuPy's matmul takes no dtype: cast once (exact, to the result dtype)
+        A, B = A.astype(dtype, copy=False), B.astype(dtype, copy=False)
     acc = None
     for start in range(0, K, chunk):
         stop = min(start + chunk, K)
         # BLAS in the carrier dtype; the float64 copy is exact.
-        partial = np.matmul(A[:, start:stop], B[start:stop, :], dtype=dtype).astype(np.float64)
+        if xp is np:
+            partial = np.matmul(A[:, start:stop], B[start:stop, :], dtype=dtype)
+        else:
+            partial = xp.matmul(A[:, start:stop], B[start:stop, :])
+        partial = partial.astype(np.float64)
         if acc is None:
             acc = q(partial)
         else:
@@ -83,12 +100,18 @@ def _accumulate_chunks(
 def _accumulate_each(A: np.ndarray, B: np.ndarray, q: Quantizer) -> np.ndarray:
     A64 = A.astype(np.float64)
     B64 = B.astype(np.float64)
-    acc = q(np.multiply.outer(A64[:, 0], B64[0, :]))
+    outer = np.multiply.outer if isinstance(A, np.ndarray) else _broadcast_outer
+    acc = q(outer(A64[:, 0], B64[0, :]))
     for k in range(1, A.shape[1]):
-        total = q(np.multiply.outer(A64[:, k], B64[k, :]))
+        total = q(outer(A64[:, k], B64[k, :]))
         total += acc
         acc = q(total)
     return acc
+
+
+def _broadcast_outer(a, b):
+    """``multiply.outer`` of two vectors by broadcasting (the same products, on any device)."""
+    return a[:, None] * b[None, :]
 
 
 def reference_matmul(A: np.ndarray, B: np.ndarray, q: Quantizer, chunk: int) -> np.ndarray:

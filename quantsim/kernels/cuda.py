@@ -18,7 +18,8 @@ histogram is integer, accumulated with atomics (exact).
 
 Entry points mirror the CPU path: `run_elementwise` has the signature of
 `quantsim.formats.base.run_elementwise`, `run_blocks` that of `BlockFormat._run` (plus the
-format as first argument).
+format as first argument), `observe` that of `quantsim.stats.observe`, and `scatter_add_rows`
+is ``numpy.add.at`` on rows (the embedding gradient).
 """
 
 from __future__ import annotations
@@ -380,3 +381,57 @@ def run_blocks(
     )
     if want:
         _fold_stats(stats, xp, rows, hist)
+
+
+# -- statistics of exact points ---------------------------------------------------------------
+def observe(x: Any, stats: Any) -> None:
+    """Count device array `x` into `stats` as an exact (identity) quantization would: the fused
+    pass with the carrier's own grid, into a scratch output (`quantsim.stats.observe` on the
+    CPU: the same integer counters, ``zero_out == zero_in``, no underflow, overflow or error)."""
+    from quantsim.formats.base import GridParams
+    from quantsim.formats.carrier import carrier_for
+    from quantsim.formats.rounding import Rounding
+
+    carrier = carrier_for(x.dtype)
+    xp = backend.get_array_module(x)
+    xc = x if x.flags.c_contiguous else xp.ascontiguousarray(x)
+    exact = GridParams(
+        scalar.KIND_FLOAT, m=carrier.mant_bits, emin=carrier.emin, subnormals=True,
+        policy=scalar.OVERFLOW_INF,
+    )
+    run_elementwise(xc, xp.empty_like(xc), carrier, exact, Rounding(), 0, stats)
+
+
+# -- embedding gradients ----------------------------------------------------------------------
+@cuda.jit
+def scatter_add_rows_kernel(out, rows, order, starts):
+    """out[v, j] += rows[order[p], j] for p in starts[v] .. starts[v+1]-1, in that order: one
+    thread per (v, j), sequential sums in the carrier dtype (numpy's ``add.at`` order)."""
+    width = out.shape[1]
+    for t in range(cuda.grid(1), out.shape[0] * width, cuda.gridsize(1)):
+        v = t // width
+        j = t - v * width
+        acc = out[v, j]
+        for p in range(starts[v], starts[v + 1]):
+            acc += rows[order[p], j]
+        out[v, j] = acc
+
+
+def scatter_add_rows(out: Any, index: Any, rows: Any) -> None:
+    """``numpy.add.at(out, index, rows)`` for a C-contiguous 2-D device array `out`, 1-D
+    integer `index` (values in range) and `rows` of shape ``(index.size, out.shape[1])``, bit
+    for bit: every row of `out` adds its rows in index order (no atomics, so no run-to-run
+    differences)."""
+    xp = backend.get_array_module(out)
+    n = int(index.size)
+    if n == 0 or out.size == 0:
+        return
+    index = index.astype(np.int64)
+    # Unique keys (index, position): any sort gives the stable order.
+    order = xp.argsort(index * n + xp.arange(n, dtype=np.int64))
+    starts = xp.zeros(out.shape[0] + 1, dtype=np.int64)
+    starts[1:] = xp.cumsum(xp.bincount(index, minlength=out.shape[0]))
+    _launch(
+        scatter_add_rows_kernel, -(-out.size // THREADS), out,
+        out, xp.ascontiguousarray(rows), order, starts,
+    )

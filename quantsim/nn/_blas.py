@@ -9,7 +9,8 @@ either way, but OpenBLAS may round some shapes differently with one thread than 
 (as any change of the BLAS thread count may); with this policy such products no longer depend
 on the configured thread count. ``QUANTSIM_SERIAL_SMALL_GEMM=0`` in the environment turns the
 policy off (every product on the configured threads). Larger products use the configured
-threads. Without ``threadpoolctl`` (or without OpenBLAS) this is plain ``A @ B``.
+threads. Without ``threadpoolctl`` (or without OpenBLAS), and for CuPy arrays, this is plain
+``A @ B``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import os
 from typing import Any
+
+import numpy as np
 
 # A product runs on one BLAS thread when 2·M·N·K <= SMALL_FLOPS or min(M, N) <= SKINNY.
 SMALL_FLOPS = 1 << 25  # ~33 MFLOP: about a millisecond on one core
@@ -54,8 +57,9 @@ def _blas() -> Any:
 
 
 def matmul(A: Any, B: Any) -> Any:
-    """``A @ B``; small or skinny 2-D products on one BLAS thread (module docstring)."""
-    if getattr(A, "ndim", 0) == 2 and getattr(B, "ndim", 0) == 2:
+    """``A @ B``; small or skinny 2-D numpy products on one BLAS thread (module docstring).
+    CuPy products (cuBLAS) are left alone."""
+    if isinstance(A, np.ndarray) and A.ndim == 2 and getattr(B, "ndim", 0) == 2:
         M, K = A.shape
         N = B.shape[1]
         if 2 * M * N * K <= SMALL_FLOPS or min(M, N) <= SKINNY:

@@ -1,12 +1,15 @@
 """Sliding windows over NCHW images (im2col as a strided view) and the scatter back (col2im).
 
 No Python loop runs over pixels: the forward side is a zero-copy view, the backward side loops
-only over the kh·kw kernel offsets, each a vectorised strided add.
+only over the kh·kw kernel offsets, each a vectorised strided add. Both work on numpy and CuPy
+arrays (CuPy's ``as_strided`` has no ``writeable`` flag; nothing writes into the view).
 """
 
 from __future__ import annotations
 
-from quantsim.nn._xp import xp
+import numpy as np
+
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array
 
 
@@ -17,7 +20,7 @@ def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
 def pad2d(X: Array, ph: int, pw: int, value: float = 0.0) -> Array:
     if ph == 0 and pw == 0:
         return X
-    return xp.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    return array_module(X).pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
 def windows(Xp: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
@@ -26,17 +29,18 @@ def windows(Xp: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
     Ho = (H - kh) // sh + 1
     Wo = (W - kw) // sw + 1
     s0, s1, s2, s3 = Xp.strides
-    return xp.lib.stride_tricks.as_strided(
-        Xp, shape=(N, C, Ho, Wo, kh, kw), strides=(s0, s1, s2 * sh, s3 * sw, s2, s3),
-        writeable=False,
-    )
+    shape = (N, C, Ho, Wo, kh, kw)
+    strides = (s0, s1, s2 * sh, s3 * sw, s2, s3)
+    if isinstance(Xp, np.ndarray):
+        return np.lib.stride_tricks.as_strided(Xp, shape=shape, strides=strides, writeable=False)
+    return array_module(Xp).lib.stride_tricks.as_strided(Xp, shape=shape, strides=strides)
 
 
 def col2im(dwin: Array, padded_shape: tuple[int, ...], sh: int, sw: int) -> Array:
     """Adjoint of :func:`windows`: sum window gradients ``(N, C, Ho, Wo, kh, kw)`` into an array
     of ``padded_shape`` (overlapping windows add up)."""
     _, _, Ho, Wo, kh, kw = dwin.shape
-    dXp = xp.zeros(padded_shape, dtype=dwin.dtype)
+    dXp = array_module(dwin).zeros(padded_shape, dtype=dwin.dtype)
     for i in range(kh):
         for j in range(kw):
             dXp[:, :, i : i + sh * Ho : sh, j : j + sw * Wo : sw] += dwin[:, :, :, :, i, j]

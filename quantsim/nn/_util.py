@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array
 
 RngLike = np.random.Generator | int
@@ -48,7 +48,8 @@ def pair(value: object, what: str, minimum: int = 1) -> tuple[int, int]:
 
 
 def uniform(rng: np.random.Generator, limit: float, shape: tuple[int, ...], dtype: Any) -> Array:
-    return xp.asarray(rng.uniform(-limit, limit, size=shape).astype(dtype))
+    """U(-limit, limit) on the host (``Layer.to_device`` moves parameters)."""
+    return np.asarray(rng.uniform(-limit, limit, size=shape).astype(dtype))
 
 
 def init_weights(
@@ -74,5 +75,5 @@ def check_input(layer_name: str, X: Array, ndim: int, layout: str) -> None:
 
 
 def as_compute(X: Array, dtype: np.dtype) -> Array:
-    """X in the layer's compute dtype (no copy when it already is)."""
-    return xp.asarray(X).astype(dtype, copy=False)
+    """X in the layer's compute dtype (no copy when it already is), on X's device."""
+    return array_module(X).asarray(X).astype(dtype, copy=False)

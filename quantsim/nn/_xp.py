@@ -1,14 +1,14 @@
-"""The array module the layers compute with.
+"""The array module of the arrays a layer is given.
 
-Every data array inside ``quantsim.nn`` is created through ``xp`` so that a CuPy backend can
-replace numpy here in one place (``quantsim.backend.get_array_module`` will decide later).
-Host-side metadata (counters, RNG seeds) stays plain numpy.
+Engine code takes its array module from its inputs, ``xp = array_module(X)``: numpy for numpy
+arrays, cupy for CuPy arrays (Chainer's ``get_array_module``), so one source runs on the CPU and
+on a GPU. Parameters are created on the host (numpy) and moved with ``to_device``; host-side
+metadata (call counters, RNG seeds, dropout masks as drawn) stays numpy. The lookup never
+imports CuPy: it only looks at ``sys.modules``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from quantsim.backend import get_array_module as array_module
 
-xp = np
-
-__all__ = ["xp"]
+__all__ = ["array_module"]

@@ -3,7 +3,7 @@ both quantized (Courbariaux et al. 2015). They compute in the dtype of their inp
 
 from __future__ import annotations
 
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid"]
@@ -11,6 +11,7 @@ __all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid"]
 
 def sigmoid(x: Array) -> Array:
     """Numerically stable logistic function (no overflow warnings for large |x|)."""
+    xp = array_module(x)
     e = xp.exp(-xp.abs(x))
     if not (isinstance(e, xp.ndarray) and e.ndim and e.dtype == x.dtype):
         return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
@@ -29,6 +30,7 @@ class ReLU(Layer):
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         q = self.q
+        xp = array_module(X)
         mask = X > 0
         Y = q.activations(xp.where(mask, X, xp.zeros((), dtype=X.dtype)))
 
@@ -46,7 +48,7 @@ class Tanh(Layer):
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         q = self.q
-        Y = q.activations(xp.tanh(X))
+        Y = q.activations(array_module(X).tanh(X))
 
         def backprop(dY: Array) -> Array:
             return q.errors(dY) * (1 - Y * Y)

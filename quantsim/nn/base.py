@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 
-Array = Any  # numpy.ndarray, or a cupy.ndarray once the CuPy backend exists
+Array = Any  # numpy.ndarray on the CPU, cupy.ndarray on a GPU
 Backprop = Callable[[Array], Array]
 
 __all__ = ["Array", "Backprop", "IdentityPoints", "Layer", "Param", "check_name", "plain_matmul"]
@@ -28,7 +28,7 @@ class Param:
 
     def __init__(self, value: Array) -> None:
         self.value = value
-        self.grad = xp.zeros_like(value)
+        self.grad = array_module(value).zeros_like(value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -45,7 +45,12 @@ class Param:
     def astype(self, dtype: Any) -> None:
         """Convert the value to ``dtype`` and reset the gradient (a fresh zero array)."""
         self.value = self.value.astype(dtype)
-        self.grad = xp.zeros_like(self.value)
+        self.grad = array_module(self.value).zeros_like(self.value)
+
+    def to_device(self, device: Any) -> None:
+        """Move the value to ``device`` (a ``backend.Device``) and reset the gradient there."""
+        self.value = device.asarray(self.value)
+        self.grad = array_module(self.value).zeros_like(self.value)
 
     def __repr__(self) -> str:
         return f"Param(shape={self.shape}, dtype={self.dtype})"
@@ -182,7 +187,7 @@ class Layer:
                 f"{self.name}: unknown buffer {key!r}; known buffers: {sorted(self._buffers)}"
             )
         old = self._buffers[key]
-        value = xp.asarray(value)
+        value = array_module(old).asarray(value)  # onto the buffer's device
         if tuple(value.shape) != tuple(old.shape):
             raise ValueError(
                 f"{self.name}.{key}: shape {tuple(value.shape)} does not match "
@@ -194,6 +199,21 @@ class Layer:
         for layer in self.layers():
             for p in layer.params.values():
                 p.zero_grad()
+
+    def to_device(self, device: Any = "cpu") -> Layer:
+        """Move parameters and floating buffers (of this layer and its sublayers) to ``device``
+        ('cpu', 'cuda', 'cuda:N' or a ``backend.Device``; a DeviceError when it is not usable).
+        Integer buffers (call counters) stay on the host. Returns self."""
+        from quantsim.backend import select_device
+
+        dev = select_device(device)
+        for layer in self.layers():
+            for p in layer.params.values():
+                p.to_device(dev)
+            for key, buf in layer._buffers.items():
+                if buf.dtype.kind == "f":
+                    layer._buffers[key] = dev.asarray(buf)
+        return self
 
     def astype(self, dtype: Any) -> Layer:
         """Convert parameters and floating buffers to ``dtype`` (e.g. float64 for grad checks)."""

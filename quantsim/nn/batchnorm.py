@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.nn._util import as_compute, float_dtype, positive_int
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer, Param
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -36,10 +36,10 @@ class _BatchNorm(Layer):
         self.eps = float(eps)
         self.momentum = float(momentum)
         dt = float_dtype(dtype)
-        self.params["gamma"] = Param(xp.ones((self.num_features,), dtype=dt))
-        self.params["beta"] = Param(xp.zeros((self.num_features,), dtype=dt))
-        self._buffers["running_mean"] = xp.zeros((self.num_features,), dtype=dt)
-        self._buffers["running_var"] = xp.ones((self.num_features,), dtype=dt)
+        self.params["gamma"] = Param(np.ones((self.num_features,), dtype=dt))
+        self.params["beta"] = Param(np.zeros((self.num_features,), dtype=dt))
+        self._buffers["running_mean"] = np.zeros((self.num_features,), dtype=dt)
+        self._buffers["running_var"] = np.ones((self.num_features,), dtype=dt)
 
     def _bshape(self) -> tuple[int, ...]:
         return (1, self.num_features) + (1,) * (self._ndim - 2)
@@ -71,7 +71,7 @@ class _BatchNorm(Layer):
         else:
             mean = self._buffers["running_mean"]
             var = self._buffers["running_var"]
-        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(X.dtype).reshape(bshape)
+        inv_std = (1.0 / array_module(X).sqrt(var + self.eps)).astype(X.dtype).reshape(bshape)
         xhat = (X - mean.reshape(bshape)) * inv_std
         q = self.q
         gq = q.weights(gamma.value).reshape(bshape)

@@ -17,7 +17,7 @@ from quantsim.nn._util import (
     pair,
     positive_int,
 )
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
 __all__ = ["Conv2d"]
@@ -61,7 +61,7 @@ class Conv2d(Layer):
                          self.out_channels * kh * kw, shape, dt)
         )
         if bias:
-            self.params["b"] = Param(xp.zeros((self.out_channels,), dtype=dt))
+            self.params["b"] = Param(np.zeros((self.out_channels,), dtype=dt))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         W = self.params["W"]
@@ -85,9 +85,8 @@ class Conv2d(Layer):
         Z = q.matmul(cols, Wm.T)
         if b is not None:
             Z += q.weights(b.value)  # Z is a fresh product: add in place
-        Y = q.activations(
-            xp.ascontiguousarray(Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2))
-        )
+        Zt = Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2)
+        Y = q.activations(array_module(Z).ascontiguousarray(Zt))
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY = q.errors(dY)

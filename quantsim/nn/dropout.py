@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer
 
 __all__ = ["Dropout"]
@@ -51,7 +51,7 @@ class Dropout(Layer):
         keep = rng.random(shape) >= self.p
         self.mask_seen += keep.size
         self.mask_dropped += int(keep.size - np.count_nonzero(keep))
-        return xp.asarray(keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p)))
+        return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         q = self.q
@@ -60,7 +60,8 @@ class Dropout(Layer):
                 return q.errors(dY)
 
             return q.activations(X), backprop_eval
-        mask = self._mask(X.shape, X.dtype)
+        # Drawn on the host, so both devices drop the same elements.
+        mask = array_module(X).asarray(self._mask(X.shape, X.dtype))
         Y = q.activations(X * mask)
 
         def backprop(dY: Array) -> Array:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.nn._util import RngLike, as_rng, float_dtype, positive_int, uniform
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer, Param
 
 __all__ = ["Embedding"]
@@ -17,8 +17,9 @@ class Embedding(Layer):
     """``Y = Wq[X]``: indices ``X`` (any shape, integer dtype, values in [0, num_embeddings)) ->
     ``(*X.shape, dim)``; ``W (num_embeddings, dim)`` initialised U(−0.05, 0.05).
 
-    The weight gradient is a scatter-add of dY rows (no GEMM); ``backprop`` returns None since
-    indices have no gradient, so an Embedding must be the first layer of a network.
+    The weight gradient is a scatter-add of dY rows in index order (no GEMM; on a GPU a kernel
+    with numpy's summation order); ``backprop`` returns None since indices have no gradient,
+    so an Embedding must be the first layer of a network.
     """
 
     prefix = "embedding"
@@ -39,7 +40,9 @@ class Embedding(Layer):
         self.params["W"] = Param(uniform(as_rng(rng), 0.05, (self.num_embeddings, dim), dt))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
-        X = xp.asarray(X)
+        W = self.params["W"]
+        xp = array_module(W.value)
+        X = xp.asarray(X)  # indices onto the table's device
         if X.dtype.kind not in "iu":
             raise TypeError(f"{self.name}: expected integer indices, got dtype {X.dtype}")
         if X.size and (int(X.min()) < 0 or int(X.max()) >= self.num_embeddings):
@@ -47,14 +50,18 @@ class Embedding(Layer):
                 f"{self.name}: indices must be in [0, {self.num_embeddings}), got values in "
                 f"[{int(X.min())}, {int(X.max())}]"
             )
-        W = self.params["W"]
         q = self.q
         Y = q.activations(q.weights(W.value)[X])
 
         def backprop(dY: Array) -> None:
             dY = q.errors(dY)
             dW = xp.zeros_like(W.value)
-            xp.add.at(dW, X.reshape(-1), dY.reshape(-1, self.dim))
+            if isinstance(dW, np.ndarray):
+                np.add.at(dW, X.reshape(-1), dY.reshape(-1, self.dim))
+            else:  # the same sums in the same order on the GPU (no atomics)
+                from quantsim.kernels.cuda import scatter_add_rows
+
+                scatter_add_rows(dW, X.reshape(-1), dY.reshape(-1, self.dim))
             W.grad += q.gradients(dW)
             return None
 

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from quantsim.nn._util import RngLike, as_compute, as_rng, float_dtype, init_weights, positive_int
-from quantsim.nn._xp import xp
 from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
 
@@ -41,7 +40,7 @@ class Linear(Layer):
                          (self.in_features, self.out_features), dt)
         )
         if bias:
-            self.params["b"] = Param(xp.zeros((self.out_features,), dtype=dt))
+            self.params["b"] = Param(np.zeros((self.out_features,), dtype=dt))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         W = self.params["W"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.activations import sigmoid
 from quantsim.nn.base import Array
 
@@ -38,7 +38,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
     ``dLogits = (softmax − onehot) / M``, M = number of labels.
     """
     _check_float(logits, "softmax_cross_entropy logits")
-    labels = xp.asarray(labels)
+    xp = array_module(logits)
+    labels = xp.asarray(labels)  # onto the logits' device
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers, got {labels.dtype}")
     if logits.ndim < 2 or labels.shape != logits.shape[:-1]:
@@ -67,7 +68,7 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
 
 def _check_same_shape(name: str, Y: Array, target: Array) -> Array:
     _check_float(Y, f"{name} prediction")
-    target = xp.asarray(target)
+    target = array_module(Y).asarray(target)  # onto the prediction's device
     if target.shape != Y.shape:
         raise ValueError(
             f"{name}: target shape {tuple(target.shape)} must equal prediction shape "
@@ -87,6 +88,7 @@ def binary_cross_entropy_with_logits(Y: Array, target: Array) -> tuple[float, Ar
     """Mean over all elements of BCE(σ(Y), target) for targets in [0, 1], computed stably as
     ``max(y, 0) − y·t + log1p(e^−|y|)``; ``dY = (σ(Y) − target) / Y.size``."""
     T = _check_same_shape("binary_cross_entropy_with_logits", Y, target)
+    xp = array_module(Y)
     per = xp.maximum(Y, 0) - Y * T + xp.log1p(xp.exp(-xp.abs(Y)))
     return float(per.sum() / Y.size), (sigmoid(Y) - T) / Y.size
 

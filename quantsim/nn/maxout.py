@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.nn._util import RngLike, as_compute, as_rng, float_dtype, init_weights, positive_int
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer, Param
 
 __all__ = ["Maxout", "MaxoutPool"]
@@ -22,13 +22,13 @@ def _group_max(Z: Array, pieces: int) -> tuple[Array, Array]:
     """``Z (N, U·k, ...)`` -> (max ``(N, U, ...)``, argmax over the k pieces ``(N, U, ...)``)."""
     G = Z.reshape(Z.shape[0], Z.shape[1] // pieces, pieces, *Z.shape[2:])
     idx = G.argmax(axis=2)
-    return xp.take_along_axis(G, idx[:, :, None], axis=2)[:, :, 0], idx
+    return array_module(Z).take_along_axis(G, idx[:, :, None], axis=2)[:, :, 0], idx
 
 
 def _group_scatter(dY: Array, idx: Array, pieces: int) -> Array:
     """Adjoint of :func:`_group_max`: dY ``(N, U, ...)`` to the winning piece, ``(N, U·k, ...)``."""
     shape = (1, 1, pieces) + (1,) * (dY.ndim - 2)
-    onehot = xp.arange(pieces).reshape(shape) == idx[:, :, None]
+    onehot = array_module(dY).arange(pieces).reshape(shape) == idx[:, :, None]
     dG = onehot * dY[:, :, None]
     return dG.reshape(dY.shape[0], dY.shape[1] * pieces, *dY.shape[2:])
 
@@ -93,7 +93,7 @@ class Maxout(Layer):
             init_weights(as_rng(rng), init, self.in_features, width,
                          (self.in_features, width), dt)
         )
-        self.params["b"] = Param(xp.zeros((width,), dtype=dt))
+        self.params["b"] = Param(np.zeros((width,), dtype=dt))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         W, b = self.params["W"], self.params["b"]

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from quantsim.nn._xp import xp
+from quantsim.backend import CPU, Device, select_device
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, IdentityPoints, Layer, Param, check_name
 
 __all__ = ["Sequential"]
@@ -52,6 +53,9 @@ class Sequential:
     Names are made unique over the whole tree when the network is built: nesting an encoder
     and a decoder (``Sequential(encoder, decoder)``) renumbers their auto-named layers, and the
     encoder can still be run on its own afterwards.
+
+    ``device`` is where the parameters live (the CPU until :meth:`to_device`); ``forward``
+    moves host inputs there.
     """
 
     def __init__(self, *layers: Layer | Sequential, name: str | None = None) -> None:
@@ -64,6 +68,7 @@ class Sequential:
                 )
         self.name = "sequential" if name is None else check_name(name)
         self.children: list[Layer | Sequential] = list(layers)
+        self.device: Device = CPU
         assign_names(list(self.layers()))
 
     # -- structure -------------------------------------------------------------------------
@@ -93,7 +98,7 @@ class Sequential:
 
     # -- computation -----------------------------------------------------------------------
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
-        X = xp.asarray(X)
+        X = self.device.asarray(X) if self.device.is_cuda else np.asarray(X)
         if X.dtype.kind == "f":
             X = next(self.layers()).q.inputs(X)
         return self.forward_layers(X, train)
@@ -166,6 +171,16 @@ class Sequential:
         for _, _, p in self.params():
             p.zero_grad()
 
+    def to_device(self, device: str | Device = "cpu") -> Sequential:
+        """Move every parameter and floating buffer to ``device`` ('cpu', 'cuda', 'cuda:N' or a
+        ``backend.Device``; a DeviceError saying what is missing when it is not usable), and
+        make ``forward`` move its inputs there. Returns self."""
+        dev = select_device(device)
+        for child in self.children:
+            child.to_device(dev)
+        self.device = dev
+        return self
+
     def astype(self, dtype: Any) -> Sequential:
         """Convert every parameter and floating buffer to ``dtype``; returns self."""
         for child in self.children:
@@ -176,7 +191,8 @@ class Sequential:
         return sum(int(p.value.size) for _, _, p in self.params())
 
     def state_dict(self) -> dict[str, Array]:
-        """Copies of every parameter and buffer, keyed ``"{layer}.{name}"``."""
+        """Copies of every parameter and buffer, keyed ``"{layer}.{name}"`` (on the network's
+        device; the Trainer's checkpoints download them)."""
         state: dict[str, Array] = {}
         for layer in self.layers():
             for k, p in layer.params.items():
@@ -188,8 +204,9 @@ class Sequential:
     def load_state_dict(self, state: dict[str, Array]) -> None:
         """Load a :meth:`state_dict` strictly: every key present, no unknown keys, same shapes.
 
-        Parameter values are copied into the existing arrays (cast to their dtype), so
-        references held by an optimizer stay valid. Nothing is modified when a check fails.
+        Parameter values are copied into the existing arrays (cast to their dtype, on their
+        device: numpy arrays load into a GPU network), so references held by an optimizer stay
+        valid. Nothing is modified when a check fails.
         """
         expected: dict[str, tuple[Layer, str, bool]] = {}
         for layer in self.layers():
@@ -210,13 +227,15 @@ class Sequential:
         for key, (layer, k, is_param) in expected.items():
             target = layer.params[k].value if is_param else layer.buffers()[k]
             value = state[key]
-            if tuple(np.shape(value)) != tuple(target.shape):
+            shape = tuple(value.shape if hasattr(value, "shape") else np.shape(value))
+            if shape != tuple(target.shape):
                 raise ValueError(
-                    f"state_dict[{key!r}] has shape {tuple(np.shape(value))}, the network "
+                    f"state_dict[{key!r}] has shape {shape}, the network "
                     f"expects {tuple(target.shape)}"
                 )
         for key, (layer, k, is_param) in expected.items():
             if is_param:
-                layer.params[k].value[...] = xp.asarray(state[key])
+                target = layer.params[k].value
+                target[...] = array_module(target).asarray(state[key])
             else:
                 layer.set_buffer(k, state[key])

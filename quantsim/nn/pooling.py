@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quantsim.nn._im2col import col2im, out_size, pad2d, unpad2d, windows
 from quantsim.nn._util import check_input, pair
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
@@ -49,7 +49,8 @@ class MaxPool2d(_Pool2d):
     prefix = "maxpool"
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
-        Xp, win = self._windows(X, -xp.inf)
+        xp = array_module(X)
+        Xp, win = self._windows(X, -float("inf"))
         N, C, Ho, Wo, kh, kw = win.shape
         flat = win.reshape(N, C, Ho, Wo, kh * kw)
         idx = flat.argmax(axis=-1)
@@ -72,6 +73,7 @@ class AvgPool2d(_Pool2d):
     prefix = "avgpool"
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
+        xp = array_module(X)
         Xp, win = self._windows(X, 0.0)
         N, C, Ho, Wo, kh, kw = win.shape
         q = self.q

@@ -21,7 +21,7 @@ from quantsim.nn._util import (
     init_weights,
     positive_int,
 )
-from quantsim.nn._xp import xp
+from quantsim.nn._xp import array_module
 from quantsim.nn.activations import sigmoid
 from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
 
@@ -51,7 +51,7 @@ class _Recurrent(Layer):
         # Glorot per gate block (fan_out = H, not G·H): each gate is its own linear map.
         self.params["W"] = Param(init_weights(gen, "glorot", F, H, (F, G * H), dt))
         self.params["U"] = Param(init_weights(gen, "glorot", H, H, (H, G * H), dt))
-        self.params["b"] = Param(xp.zeros((G * H,), dtype=dt))
+        self.params["b"] = Param(np.zeros((G * H,), dtype=dt))
         self._init_extra()
 
     def _init_extra(self) -> None:
@@ -73,7 +73,7 @@ class _Recurrent(Layer):
         dY = self.q.errors(dY)
         if self.return_sequences:
             return dY
-        dH = xp.zeros(shape, dtype=dY.dtype)
+        dH = array_module(dY).zeros(shape, dtype=dY.dtype)
         dH[:, -1] = dY
         return dH
 
@@ -94,6 +94,7 @@ class LSTM(_Recurrent):
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         X = self._check(X)
+        xp = array_module(X)
         W, U, b = self.params["W"], self.params["U"], self.params["b"]
         N, T, F = X.shape
         H = self.hidden_size
@@ -167,10 +168,11 @@ class GRU(_Recurrent):
     _gates = 3
 
     def _init_extra(self) -> None:
-        self.params["bh"] = Param(xp.zeros_like(self.params["b"].value))
+        self.params["bh"] = Param(np.zeros_like(self.params["b"].value))
 
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         X = self._check(X)
+        xp = array_module(X)
         W, U, b, bh = (self.params[k] for k in ("W", "U", "b", "bh"))
         N, T, F = X.shape
         H = self.hidden_size

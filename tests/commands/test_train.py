@@ -91,3 +91,20 @@ def test_lr_decay_sets_an_exponential_schedule(capsys):
     doc, _ = last_json(capsys)
     assert doc["config"]["schedule"] == {"name": "exponential", "gamma": 0.5}
     assert doc["config"]["optimizer"]["lr"] == 0.2 and doc["history"][0]["lr"] == 0.2
+
+
+def test_device_cuda_without_cupy_is_a_clear_error(capsys):
+    """No CuPy here: `--device cuda` stops before loading data, naming what is missing and how
+    to install it; never a silent CPU run."""
+    from quantsim import backend
+
+    status = backend.cuda_status()
+    if status.missing != "cupy":
+        pytest.skip(f"CuPy is importable here ({status.describe()})")
+    assert main(["train", "mlp", "--data", "digits", *SMALL, "--device", "cuda"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("quantsim train: error: CUDA was requested but CuPy cannot be "
+                          "imported")
+    assert "pip install 'quantsim[cuda]'" in err and len(err.splitlines()) == 1
+    assert captured.out == ""

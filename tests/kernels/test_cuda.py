@@ -185,7 +185,41 @@ def run_all_cases(
         name = case_name(fid, rnd, dt)
         for key, value in quantize_case(fid, rnd, dt, inputs[f"{fid}-{dt}"]).items():
             results[f"{name}/{key}"] = value
+    if shard == 0:
+        from quantsim.kernels import cuda as ck
+
+        results.update(engine_cases(inputs, ck.observe, ck.scatter_add_rows))
     return results
+
+
+# -- engine kernels: statistics of exact points, embedding gradients ----------------------------
+def observe_input(inputs: dict[str, np.ndarray], dt: str) -> np.ndarray:
+    """Special values, subnormals and ties, in a strided (non-contiguous) view."""
+    x = np.concatenate([inputs[f"float16-{dt}"], inputs[f"fp8_e5m2-{dt}"]])
+    return x.reshape(-1, 2)[:, 0]
+
+
+def scatter_input(dt: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(zeros (V, D), indices with repeats and an unused row, rows whose sums depend on the
+    order they are added in)."""
+    rng = np.random.default_rng(_stable("scatter", dt))
+    n, V, D = 300, 9, 7
+    index = rng.integers(0, V - 1, size=n)  # row V - 1 never used
+    rows = rng.normal(size=(n, D)) * np.exp2(rng.integers(-30, 30, size=(n, 1)))
+    return np.zeros((V, D), dtype=dt), index, rows.astype(dt)
+
+
+def engine_cases(inputs: dict[str, np.ndarray], observe, scatter_add_rows) -> dict:
+    """`observe` and `scatter_add_rows` (CUDA or CPU versions) on the engine-kernel inputs."""
+    out = {}
+    for dt in DTYPES:
+        st = QuantStats()
+        observe(observe_input(inputs, dt), st)
+        out[f"observe-{dt}/stats"], out[f"observe-{dt}/hist"] = st.values, st.log2_hist
+        dW, index, rows = scatter_input(dt)
+        scatter_add_rows(dW, index, rows)
+        out[f"scatter-{dt}/dW"] = dW
+    return out
 
 
 def _simulator_in_process() -> bool:
@@ -286,6 +320,46 @@ def test_stochastic_depends_on_the_seed(gpu_results):
     assert not np.array_equal(_bits(other), _bits(same))
 
 
+def _cpu_engine_cases(inputs: dict[str, np.ndarray]) -> dict:
+    from quantsim.stats import observe
+
+    return engine_cases(inputs, observe, np.add.at)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dt", DTYPES)
+def test_simulator_observe_matches_cpu(gpu_results, dt):
+    """Statistics of exact (identity) points on device arrays = `quantsim.stats.observe`."""
+    from quantsim.kernels.cpu import S_SUM_ABS, S_SUM_REL_ERR
+
+    inputs, results = gpu_results
+    cpu = _cpu_engine_cases(inputs)
+    gpu_stats, cpu_stats = results[f"observe-{dt}/stats"], cpu[f"observe-{dt}/stats"]
+    exact = np.ones(gpu_stats.size, bool)
+    exact[[S_SUM_ABS, S_SUM_REL_ERR]] = False
+    np.testing.assert_array_equal(gpu_stats[exact], cpu_stats[exact])
+    np.testing.assert_allclose(gpu_stats[~exact], cpu_stats[~exact], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(results[f"observe-{dt}/hist"], cpu[f"observe-{dt}/hist"])
+    st = QuantStats()
+    st.values[:] = cpu_stats
+    assert st.nan and st.inf and st.zero_in and st.zero_out == st.zero_in
+    assert st.underflow == st.overflow == 0 and st.sum_rel_err == 0.0
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dt", DTYPES)
+def test_simulator_scatter_add_rows_matches_numpy(gpu_results, dt):
+    """The embedding gradient kernel adds in numpy.add.at's order: the same bits."""
+    inputs, results = gpu_results
+    cpu = _cpu_engine_cases(inputs)[f"scatter-{dt}/dW"]
+    _assert_same_bits(results[f"scatter-{dt}/dW"], cpu, cpu, "scatter_add_rows")
+    # The data is order-sensitive, so the comparison is not vacuous.
+    dW, index, rows = scatter_input(dt)
+    np.add.at(dW, index[::-1], rows[::-1])
+    assert not np.array_equal(_bits(dW), _bits(cpu))
+    assert not cpu[-1].any() and cpu[:-1].all()
+
+
 # -- compilation for real GPUs, without one -------------------------------------------------
 def compile_kernels_to_ptx() -> list[str]:
     """Compile every kernel, for both carriers, to PTX (sm_75) with the argument types the
@@ -310,6 +384,8 @@ def compile_kernels_to_ptx() -> list[str]:
             x = np.ones((3, 8), dt)
             parse(spec).quantize(x, rounding="stochastic", seed=1)
             parse(spec).quantize(x, stats=Stats())
+        ck.observe(np.ones(5, dt), Stats())
+        ck.scatter_add_rows(np.zeros((3, 2), dt), np.array([0, 2, 0]), np.ones((3, 2), dt))
     seen = set()
     for kernel, args in launches:
         sig = tuple(numba.typeof(a) for a in args)
@@ -334,7 +410,7 @@ def test_kernels_compile_for_real_gpus():
         pytest.skip(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     compiled = proc.stdout.split()
-    assert len(compiled) >= 6, compiled
+    assert len(compiled) >= 8 and "scatter_add_rows_kernel/float64" in compiled, compiled
 
 
 # -- real hardware ----------------------------------------------------------------------------
