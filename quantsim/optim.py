@@ -23,6 +23,7 @@ so a checkpoint made on one device resumes on the other.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -191,7 +192,11 @@ class LossScaler:
 # -- optimizers -------------------------------------------------------------------------------
 
 
-def _identity(x: np.ndarray) -> np.ndarray:
+def _identity(x: np.ndarray, out: np.ndarray | None = None, *, tag: str | None = None
+              ) -> np.ndarray:
+    if out is not None and out is not x:
+        out[...] = x
+        return out
     return x
 
 
@@ -211,9 +216,15 @@ def _plain(a: Any, dtype: Any = None) -> bool:
     )
 
 
+def _unwrap(point: Any) -> Any:
+    """The point behind a :meth:`_Slot.point` (a ``functools.partial`` fixing the tag)."""
+    return point.func if isinstance(point, functools.partial) else point
+
+
 def _known_point(point: Any) -> bool:
     """Points the in-place fast paths understand: a ``QuantPoint`` (takes ``out=``) or an
     identity (``IdentityPoints`` method, or no ``q`` at all)."""
+    point = _unwrap(point)
     return (
         isinstance(point, QuantPoint) or point is _identity
         or isinstance(getattr(point, "__self__", None), IdentityPoints)
@@ -222,6 +233,7 @@ def _known_point(point: Any) -> bool:
 
 def _point_is_identity(point: Any, dtype: Any) -> bool:
     """For a :func:`_known_point`: True when it returns its argument unchanged."""
+    point = _unwrap(point)
     return not isinstance(point, QuantPoint) or point.is_identity(dtype)
 
 
@@ -230,10 +242,16 @@ class _Slot:
     name: str
     layer: Any
     param: Any
+    pname: str = ""
 
-    def point(self, role: str) -> Callable[[np.ndarray], np.ndarray]:
+    def point(self, role: str) -> Callable[..., np.ndarray]:
+        """The layer's ``role`` point for this parameter (tagged with its name, so stateful
+        formats keep one state per parameter)."""
         q = getattr(self.layer, "q", None)
-        return getattr(q, role) if q is not None else _identity
+        if q is None:
+            return _identity
+        point = getattr(q, role)
+        return functools.partial(point, tag=self.pname) if isinstance(point, QuantPoint) else point
 
 
 def _collect(net: Any) -> list[_Slot]:
@@ -244,7 +262,7 @@ def _collect(net: Any) -> list[_Slot]:
             if name in seen:
                 raise ValueError(f"two parameters are named {name!r}; give layers unique names")
             seen.add(name)
-            slots.append(_Slot(name, layer, param))
+            slots.append(_Slot(name, layer, param, pname))
     return slots
 
 

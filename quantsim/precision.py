@@ -339,7 +339,14 @@ class QuantPoint:
     Stochastic seeds: call ``n`` uses ``stable_hash64(seed, layer, role, n)``; the counter ``n``
     advances only on calls that quantize (identity calls are free and use no randomness).
     ``stats`` (a ``QuantStats``) accumulates over calls when ``collect_stats`` is on; with
-    ``stats_every = k`` only every k-th quantizing call is counted (a sampling hook).
+    ``stats_every = k`` a call is counted with probability 1/k, decided by its hash (so the
+    choice is reproducible, and a pattern that repeats every few calls, e.g. a layer's weight
+    matrix and bias alternating, cannot alias with the sampling as "every k-th call" would).
+
+    A stateful format (dynamic fixed point) keeps one state per *tensor* the point sees:
+    ``point(x, tag="b")`` uses the state of tag ``"b"`` (layers tag their parameters by name,
+    so a weight matrix and its bias get radix positions of their own, as in Courbariaux et
+    al. 2015); untagged calls share ``state``.
     """
 
     def __init__(
@@ -359,6 +366,10 @@ class QuantPoint:
         self.seed = int(seed)
         self.calls = 0
         self.state = fmt.new_state()
+        #: per-tensor states of a stateful format, by tag (see the class docstring)
+        self.tag_states: dict[str, Any] = {}
+        #: identity calls seen (they are not quantizing calls: a separate sampling stream)
+        self.identity_calls = 0
         self.collect_stats = collect_stats
         self.stats_every = stats_every
         self.stats = _new_stats()
@@ -407,21 +418,46 @@ class QuantPoint:
             pass
         return result
 
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Quantize ``x`` (returns ``x`` itself when the format is exact on its dtype)."""
+    def _sampled(self, n: int) -> bool:
+        """Whether the call with hash index ``n`` is counted (probability 1 / stats_every)."""
+        k = self.stats_every
+        return k == 1 or self.call_seed(n) % k == 0
+
+    def state_for(self, tag: str | None) -> Any:
+        """The format state of tensor ``tag`` (``state`` for None), created on first use."""
+        if tag is None:
+            return self.state
+        st = self.tag_states.get(tag)
+        if st is None:
+            st = self.tag_states[tag] = self.fmt.new_state()
+        return st
+
+    def states(self) -> Iterator[tuple[str | None, Any]]:
+        """``(tag, state)`` of every tensor state (None: the untagged ``state``)."""
+        yield None, self.state
+        yield from self.tag_states.items()
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, *,
+                 tag: str | None = None) -> np.ndarray:
+        """Quantize ``x`` (returns ``x`` itself when the format is exact on its dtype); ``tag``
+        names the tensor for stateful formats (see the class docstring)."""
         if self.is_identity(x.dtype):
             if self.observe_identity and self.collect_stats:
-                # Exact formats (float32 roles) still report what passed through them.
-                _observe(x, self.stats)
+                m = self.identity_calls
+                self.identity_calls = m + 1
+                if self._sampled(-1 - m):
+                    # Exact formats (float32 roles) still report what passed through them.
+                    _observe(x, self.stats)
             if out is not None and out is not x:
                 out[...] = x
                 return out
             return x
         n = self.calls
+        seed = self.call_seed(n)
         stats = None
-        if self.collect_stats and n % self.stats_every == 0:
+        if self.collect_stats and (self.stats_every == 1 or seed % self.stats_every == 0):
             stats = self.stats
-        y = self.fmt.quantize(x, seed=self.call_seed(n), out=out, stats=stats, state=self.state)
+        y = self.fmt.quantize(x, seed=seed, out=out, stats=stats, state=self.state_for(tag))
         self.calls = n + 1
         return y
 
@@ -431,6 +467,8 @@ class QuantPoint:
             "calls": self.calls,
             "format": str(self.fmt),
             "state": _to_plain(self.state),
+            "tag_states": {t: _to_plain(st) for t, st in self.tag_states.items()},
+            "identity_calls": self.identity_calls,
             "stats": _to_plain(self.stats),
         }
 
@@ -443,6 +481,9 @@ class QuantPoint:
             )
         self.calls = int(d["calls"])
         self.state = _from_plain(self.state, d.get("state"))
+        self.tag_states = {str(t): _from_plain(self.fmt.new_state(), st)
+                           for t, st in (d.get("tag_states") or {}).items()}
+        self.identity_calls = int(d.get("identity_calls", 0))
         if d.get("stats") is not None:
             self.stats = _from_plain(self.stats, d["stats"])
 

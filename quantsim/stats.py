@@ -270,7 +270,6 @@ class StatsCollector(Callback):
         zero_in: dict[tuple[str, str], float] = {}
         for _, point in iter_points(self.net):
             layer, role = point.layer, point.role
-            key = f"{layer}/{role}"
             rows = snapshot_rows(point.stats, self.histogram)
             if rows:
                 z = dict(rows)["zero_fraction"]
@@ -278,24 +277,33 @@ class StatsCollector(Callback):
                 alias = _SPARSITY_ALIAS.get(role)
                 if alias and not (role == "activations" and self.kinds.get(layer) == "Dropout"):
                     rows.append((alias, z))
-            state = point.state
-            il = getattr(state, "il", None)
-            history = getattr(state, "history", None)
-            if il is not None and history is not None:
-                seen = self._il_seen.get(key, 0)
-                new = history[seen:]
-                # a run-time calibration (format without a fixed il) is the first entry, no move
-                calibrated = getattr(point.fmt, "il", 0) is None and seen == 0 and len(new) > 0
-                rows.append(("dfxp_il", float(il)))
-                rows.append(("dfxp_il_changes", float(len(new) - int(calibrated))))
-                for call, value in new:
-                    self._radix.append((run, epoch, step, layer, role, int(call), int(value)))
-                self._il_seen[key] = len(history)
             for stat, value in rows:
                 self._records.append((run, epoch, step, layer, role, stat, value))
+            self._radix_rows(point, run, epoch, step)
             point.stats.reset()
         self._dropout_rows(run, epoch, step, zero_in)
         self.snapshots += 1
+
+    def _radix_rows(self, point: Any, run: Any, epoch: int, step: int | None) -> None:
+        """``dfxp_il`` / ``dfxp_il_changes`` of every tensor state of a dynamic fixed point
+        point; a tagged state (one per parameter) is reported as layer ``"<layer>.<tag>"``."""
+        for tag, state in point.states():
+            il = getattr(state, "il", None)
+            history = getattr(state, "history", None)
+            if il is None or history is None:
+                continue
+            layer = point.layer if tag is None else f"{point.layer}.{tag}"
+            key = f"{layer}/{point.role}"
+            seen = self._il_seen.get(key, 0)
+            new = history[seen:]
+            # a run-time calibration (format without a fixed il) is the first entry, no move
+            calibrated = getattr(point.fmt, "il", 0) is None and seen == 0 and len(new) > 0
+            for stat, value in (("dfxp_il", float(il)),
+                                ("dfxp_il_changes", float(len(new) - int(calibrated)))):
+                self._records.append((run, epoch, step, layer, point.role, stat, value))
+            for call, value in new:
+                self._radix.append((run, epoch, step, layer, point.role, int(call), int(value)))
+            self._il_seen[key] = len(history)
 
     def _dropout_rows(self, run: Any, epoch: int, step: int | None,
                       zero_in: dict[tuple[str, str], float]) -> None:

@@ -222,13 +222,47 @@ def test_stats_collection_and_sampling():
     point(x)
     point(x)
     assert point.stats.count == 8
-    point.stats_every = 2
-    point(x)  # call 2: counted
-    point(x)  # call 3: skipped
-    assert point.stats.count == 12
+    # stats_every = k: a call is counted when its hash is 0 mod k (pseudo-random, reproducible)
+    k = 4
+    point.stats_every = k
+    picked = [n for n in range(2, 402) if point.call_seed(n) % k == 0]
+    for _ in range(400):
+        point(x)
+    assert point.stats.count == 8 + 4 * len(picked)
+    assert 60 <= len(picked) <= 140  # ~100 of 400 (binomial, 400 x 1/4: sd 8.7)
+    # no aliasing with short periods: the picked calls are not all even (or all odd)
+    assert 0 < sum(n % 2 for n in picked) < len(picked)
     off = QuantPoint("fc1", "activations", f("fixed<4,4>"), 0, collect_stats=False)
     off(x)
     assert off.stats.count == 0 and off.calls == 1
+
+
+def test_tagged_tensors_keep_their_own_radix():
+    """A weight matrix and its bias through one dfxp point: each keeps its own radix position,
+    so neither overflows because of the other (a shared one would swing every call)."""
+    W = np.linspace(-0.05, 0.05, 400, dtype=np.float32)
+    b = np.linspace(-3.0, 3.0, 20, dtype=np.float32)
+    point = QuantPoint("fc1", "weights", f("dfxp<8>"), 0)
+    for _ in range(6):
+        point(W, tag="W")
+        point(b, tag="b")
+    assert point.state_for("W").il < point.state_for("b").il
+    point.stats.reset()
+    for _ in range(4):
+        point(W, tag="W")
+        point(b, tag="b")
+    assert point.stats.overflow == 0
+    assert point.state.il is None  # untagged state unused
+    saved = point.state_dict()
+    again = QuantPoint("fc1", "weights", f("dfxp<8>"), 0)
+    again.load_state_dict(saved)
+    assert {t: s.il for t, s in again.tag_states.items()} == {"W": point.state_for("W").il,
+                                                             "b": point.state_for("b").il}
+    shared = QuantPoint("fc1", "weights", f("dfxp<8>"), 0)
+    for _ in range(10):
+        shared(W)
+        shared(b)
+    assert shared.stats.overflow > 0  # the behaviour tags avoid
 
 
 def test_point_state_dict_round_trip():

@@ -135,13 +135,16 @@ def test_frame_layout_counts_and_dfxp_history():
     pts = dict(iter_points(col.net))
     inputs = df[(df.layer == "fc1") & (df.role == "inputs") & (df.statistic == "count")]
     assert list(inputs["value"]) == [96 * 6] * 3
-    il = df[(df.statistic == "dfxp_il") & (df.layer == "fc2") & (df.role == "gradients")]
-    state = pts["fc2/gradients"].state
+    # one radix state per parameter: reported as layer "fc2.W", "fc2.b"
+    il = df[(df.statistic == "dfxp_il") & (df.layer == "fc2.W") & (df.role == "gradients")]
+    state = pts["fc2/gradients"].state_for("W")
     assert il["value"].iloc[-1] == state.il
+    assert set(df[(df.statistic == "dfxp_il") & (df.role == "gradients")]["layer"]) >= {
+        "fc2.W", "fc2.b"}
     hist = col.radix_history()
-    mine = hist[(hist.layer == "fc2") & (hist.role == "gradients")]
+    mine = hist[(hist.layer == "fc2.W") & (hist.role == "gradients")]
     assert [(c, v) for c, v in zip(mine["call"], mine["il"], strict=True)] == state.history
-    changes = df[(df.statistic == "dfxp_il_changes") & (df.layer == "fc2")
+    changes = df[(df.statistic == "dfxp_il_changes") & (df.layer == "fc2.W")
                  & (df.role == "gradients")]["value"].sum()
     assert changes == len(state.history) - 1  # the first entry is the calibration
 

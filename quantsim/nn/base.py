@@ -56,32 +56,43 @@ class Param:
         return f"Param(shape={self.shape}, dtype={self.dtype})"
 
 
+def _identity(x: Array, out: Array | None) -> Array:
+    if out is not None and out is not x:
+        out[...] = x
+        return out
+    return x
+
+
 class IdentityPoints:
     """The points of an unbound layer: every role returns its argument unchanged.
 
     This is also the interface a bound layer's ``LayerPoints`` provides (quantsim.precision).
     """
 
-    def inputs(self, X: Array) -> Array:
-        return X
+    # ``tag`` names the tensor (a parameter's name) for stateful formats; ignored here.
+    def inputs(self, X: Array, out: Array | None = None, *, tag: str | None = None) -> Array:
+        return _identity(X, out)
 
-    def weights(self, W: Array) -> Array:
-        return W
+    def weights(self, W: Array, out: Array | None = None, *, tag: str | None = None) -> Array:
+        return _identity(W, out)
 
-    def activations(self, Y: Array) -> Array:
-        return Y
+    def activations(self, Y: Array, out: Array | None = None, *, tag: str | None = None
+                    ) -> Array:
+        return _identity(Y, out)
 
-    def errors(self, dY: Array) -> Array:
-        return dY
+    def errors(self, dY: Array, out: Array | None = None, *, tag: str | None = None) -> Array:
+        return _identity(dY, out)
 
-    def gradients(self, dW: Array) -> Array:
-        return dW
+    def gradients(self, dW: Array, out: Array | None = None, *, tag: str | None = None
+                  ) -> Array:
+        return _identity(dW, out)
 
-    def updates(self, W: Array) -> Array:
-        return W
+    def updates(self, W: Array, out: Array | None = None, *, tag: str | None = None) -> Array:
+        return _identity(W, out)
 
-    def optimizer_state(self, m: Array) -> Array:
-        return m
+    def optimizer_state(self, m: Array, out: Array | None = None, *, tag: str | None = None
+                        ) -> Array:
+        return _identity(m, out)
 
     def matmul(self, A: Array, B: Array) -> Array:
         from quantsim.nn._blas import matmul

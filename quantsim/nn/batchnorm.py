@@ -74,13 +74,13 @@ class _BatchNorm(Layer):
         inv_std = (1.0 / array_module(X).sqrt(var + self.eps)).astype(X.dtype).reshape(bshape)
         xhat = (X - mean.reshape(bshape)) * inv_std
         q = self.q
-        gq = q.weights(gamma.value).reshape(bshape)
-        Y = q.activations(gq * xhat + q.weights(beta.value).reshape(bshape))
+        gq = q.weights(gamma.value, tag="gamma").reshape(bshape)
+        Y = q.activations(gq * xhat + q.weights(beta.value, tag="beta").reshape(bshape))
 
         def backprop(dY: Array) -> Array:
             dY = q.errors(dY)
-            gamma.grad += q.gradients((dY * xhat).sum(axis=axes))
-            beta.grad += q.gradients(dY.sum(axis=axes))
+            gamma.grad += q.gradients((dY * xhat).sum(axis=axes), tag="gamma")
+            beta.grad += q.gradients(dY.sum(axis=axes), tag="beta")
             dxhat = dY * gq
             if not train:
                 return dxhat * inv_std

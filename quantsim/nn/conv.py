@@ -81,19 +81,19 @@ class Conv2d(Layer):
         Xp = pad2d(X, ph, pw)
         cols = windows(Xp, kh, kw, sh, sw).transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
         q = self.q
-        Wm = q.weights(W.value).reshape(self.out_channels, -1)
+        Wm = q.weights(W.value, tag="W").reshape(self.out_channels, -1)
         Z = q.matmul(cols, Wm.T)
         if b is not None:
-            Z += q.weights(b.value)  # Z is a fresh product: add in place
+            Z += q.weights(b.value, tag="b")  # Z is a fresh product: add in place
         Zt = Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2)
         Y = q.activations(array_module(Z).ascontiguousarray(Zt))
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY = q.errors(dY)
             dYm = dY.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
-            W.grad += q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape))
+            W.grad += q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape), tag="W")
             if b is not None:
-                b.grad += q.gradients(dYm.sum(axis=0))
+                b.grad += q.gradients(dYm.sum(axis=0), tag="b")
             if not input_grad and plain_matmul(q, dYm.dtype):
                 return None  # the caller does not need dX (the network's input)
             dcols = q.matmul(dYm, Wm)

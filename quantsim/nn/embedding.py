@@ -51,7 +51,7 @@ class Embedding(Layer):
                 f"[{int(X.min())}, {int(X.max())}]"
             )
         q = self.q
-        Y = q.activations(q.weights(W.value)[X])
+        Y = q.activations(q.weights(W.value, tag="W")[X])
 
         def backprop(dY: Array) -> None:
             dY = q.errors(dY)
@@ -62,7 +62,7 @@ class Embedding(Layer):
                 from quantsim.kernels.cuda import scatter_add_rows
 
                 scatter_add_rows(dW, X.reshape(-1), dY.reshape(-1, self.dim))
-            W.grad += q.gradients(dW)
+            W.grad += q.gradients(dW, tag="W")
             return None
 
         return Y, backprop

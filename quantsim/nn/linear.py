@@ -54,17 +54,17 @@ class Linear(Layer):
         lead = X.shape[:-1]
         X2 = X.reshape(-1, self.in_features)
         q = self.q
-        Wq = q.weights(W.value)
+        Wq = q.weights(W.value, tag="W")
         Z = q.matmul(X2, Wq)
         if b is not None:
-            Z += q.weights(b.value)  # Z is a fresh product: add in place
+            Z += q.weights(b.value, tag="b")  # Z is a fresh product: add in place
         Y = q.activations(Z.reshape(*lead, self.out_features))
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY2 = q.errors(dY).reshape(-1, self.out_features)
-            W.grad += q.gradients(q.matmul(X2.T, dY2))
+            W.grad += q.gradients(q.matmul(X2.T, dY2), tag="W")
             if b is not None:
-                b.grad += q.gradients(dY2.sum(axis=0))
+                b.grad += q.gradients(dY2.sum(axis=0), tag="b")
             if not input_grad and plain_matmul(q, dY2.dtype):
                 return None  # the caller does not need dX (the network's input)
             return q.matmul(dY2, Wq.T).reshape(X.shape)

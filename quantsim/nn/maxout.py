@@ -104,15 +104,15 @@ class Maxout(Layer):
                 f"got {tuple(X.shape)}"
             )
         q = self.q
-        Wq = q.weights(W.value)
-        Z = q.activations(q.matmul(X, Wq) + q.weights(b.value))
+        Wq = q.weights(W.value, tag="W")
+        Z = q.activations(q.matmul(X, Wq) + q.weights(b.value, tag="b"))
         Ym, idx = _group_max(Z, self.pieces)
         Y = q.activations(Ym)
 
         def backprop(dY: Array) -> Array:
             dZ = q.errors(_group_scatter(q.errors(dY), idx, self.pieces))
-            W.grad += q.gradients(q.matmul(X.T, dZ))
-            b.grad += q.gradients(dZ.sum(axis=0))
+            W.grad += q.gradients(q.matmul(X.T, dZ), tag="W")
+            b.grad += q.gradients(dZ.sum(axis=0), tag="b")
             return q.matmul(dZ, Wq.T)
 
         return Y, backprop

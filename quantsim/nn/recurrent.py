@@ -99,7 +99,8 @@ class LSTM(_Recurrent):
         N, T, F = X.shape
         H = self.hidden_size
         q = self.q
-        Wq, Uq, bq = q.weights(W.value), q.weights(U.value), q.weights(b.value)
+        Wq, Uq = q.weights(W.value, tag="W"), q.weights(U.value, tag="U")
+        bq = q.weights(b.value, tag="b")
         X2 = X.reshape(N * T, F)
         GX = q.matmul(X2, Wq)
         GX += bq  # a fresh product: add in place
@@ -145,9 +146,9 @@ class LSTM(_Recurrent):
                     dh_next = q.matmul(dz, Uq.T)
             DZ2 = DZ.reshape(N * T, 4 * H)
             Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
-            W.grad += q.gradients(q.matmul(X2.T, DZ2))
-            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2))
-            b.grad += q.gradients(DZ2.sum(axis=0))
+            W.grad += q.gradients(q.matmul(X2.T, DZ2), tag="W")
+            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2), tag="U")
+            b.grad += q.gradients(DZ2.sum(axis=0), tag="b")
             if not input_grad and plain_matmul(q, DZ2.dtype):
                 return None  # the caller does not need dX (the network's input)
             return q.matmul(DZ2, Wq.T).reshape(N, T, F)
@@ -177,8 +178,8 @@ class GRU(_Recurrent):
         N, T, F = X.shape
         H = self.hidden_size
         q = self.q
-        Wq, Uq = q.weights(W.value), q.weights(U.value)
-        bq, bhq = q.weights(b.value), q.weights(bh.value)
+        Wq, Uq = q.weights(W.value, tag="W"), q.weights(U.value, tag="U")
+        bq, bhq = q.weights(b.value, tag="b"), q.weights(bh.value, tag="bh")
         X2 = X.reshape(N * T, F)
         GX = (q.matmul(X2, Wq) + bq).reshape(N, T, 3 * H)
         dt = GX.dtype
@@ -219,10 +220,10 @@ class GRU(_Recurrent):
                     dh_next = dh * z + q.matmul(dgh, Uq.T)
             DGX2, DGH2 = DGX.reshape(N * T, 3 * H), DGH.reshape(N * T, 3 * H)
             Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
-            W.grad += q.gradients(q.matmul(X2.T, DGX2))
-            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2))
-            b.grad += q.gradients(DGX2.sum(axis=0))
-            bh.grad += q.gradients(DGH2.sum(axis=0))
+            W.grad += q.gradients(q.matmul(X2.T, DGX2), tag="W")
+            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2), tag="U")
+            b.grad += q.gradients(DGX2.sum(axis=0), tag="b")
+            bh.grad += q.gradients(DGH2.sum(axis=0), tag="bh")
             return q.matmul(DGX2, Wq.T).reshape(N, T, F)
 
         return self._output(Hs), backprop

@@ -96,26 +96,26 @@ class RecordingPoints(IdentityPoints):
         self.calls.append((role, tuple(np.shape(x))))
         return x
 
-    def inputs(self, X):
+    def inputs(self, X, out=None, *, tag=None):
         return self._log("inputs", X)
 
-    def weights(self, W):
+    def weights(self, W, out=None, *, tag=None):
         return self._log("weights", W)
 
-    def activations(self, Y):
+    def activations(self, Y, out=None, *, tag=None):
         return self._log("activations", Y)
 
-    def errors(self, dY):
+    def errors(self, dY, out=None, *, tag=None):
         return self._log("errors", dY)
 
-    def gradients(self, dW):
+    def gradients(self, dW, out=None, *, tag=None):
         self.gradient_inputs.append(dW)
         return self._log("gradients", dW)
 
-    def updates(self, W):
+    def updates(self, W, out=None, *, tag=None):
         return self._log("updates", W)
 
-    def optimizer_state(self, m):
+    def optimizer_state(self, m, out=None, *, tag=None):
         return self._log("optimizer_state", m)
 
     def matmul(self, A, B):
@@ -131,14 +131,14 @@ class RecordingPoints(IdentityPoints):
 class ScaledWeightsPoints(IdentityPoints):
     """``weights(W) = 2·W``: a layer using it must behave like one whose parameters are doubled."""
 
-    def weights(self, W):
+    def weights(self, W, out=None, *, tag=None):
         return W * 2
 
 
 class ZeroGradientsPoints(IdentityPoints):
     """``gradients(dW) = 0``: every accumulated gradient must then stay zero."""
 
-    def gradients(self, dW):
+    def gradients(self, dW, out=None, *, tag=None):
         return dW * 0
 
 

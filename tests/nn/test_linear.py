@@ -12,16 +12,16 @@ from .helpers import sgd_losses
 class ValuePoints(IdentityPoints):
     """Distinct, recognisable transforms per role, to check where each one is applied."""
 
-    def weights(self, W):
+    def weights(self, W, out=None, *, tag=None):
         return W * 2
 
-    def activations(self, Y):
+    def activations(self, Y, out=None, *, tag=None):
         return Y + 1
 
-    def errors(self, dY):
+    def errors(self, dY, out=None, *, tag=None):
         return dY * 3
 
-    def gradients(self, dW):
+    def gradients(self, dW, out=None, *, tag=None):
         return dW * 5
 
 
