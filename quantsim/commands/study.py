@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "local Ray instance")
     r.add_argument("--retry-failed", action="store_true",
                    help="also rerun runs that failed (from their last checkpoint)")
+    r.add_argument("--rerun", metavar="GLOB",
+                   help="run again from scratch the runs whose label matches GLOB (e.g. "
+                        "'dfxp*'), replacing their stored results")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     _runner_arg(r)
     r.set_defaults(func=cmd_run)
@@ -73,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.file, runner=args.runner)
     summary = run_study(study, args.store, workers=args.workers, executor=args.executor,
                         address=args.address, retry_failed=args.retry_failed,
-                        runner=args.runner,
+                        rerun=args.rerun, runner=args.runner,
                         progress=None if args.quiet else sys.stderr)
     if summary.interrupted:
         print(f"quantsim study: interrupted; finished epochs are kept in {summary.store}. "

@@ -10,6 +10,7 @@ Local workers write their own epochs and outcome to the store; the driver only w
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import signal
 import sys
@@ -118,11 +119,15 @@ def _lock(path: Path) -> Any:
 def run_study(study: Study | str | Path, store: str | Path | None = None, *,
               workers: int | None = None, executor: str = "local", address: str | None = None,
               runner: str | ModuleType | None = None, retry_failed: bool = False,
+              rerun: str | None = None,
               progress: IO[str] | None = sys.stderr, poll: float = 0.5,
               resources: dict[str, float] | None = None) -> RunSummary:
     """Run (or resume) every unfinished run of ``study``; results go to ``store`` (default:
-    next to the study file). ``runner`` names the module providing ``RunConfig`` and ``run``
-    (default ``quantsim.runner``). Returns a :class:`RunSummary`; a Ctrl-C stops the workers,
+    next to the study file). ``rerun``: a glob over run labels (``"dfxp*"``); those runs
+    forget their stored results and run again from scratch (e.g. after fixing a bug that
+    affected them); a glob that matches no run is an error. ``runner`` names the module
+    providing ``RunConfig`` and ``run`` (default ``quantsim.runner``). Returns a
+    :class:`RunSummary`; a Ctrl-C stops the workers,
     keeps every finished epoch and returns with ``interrupted=True``."""
     if executor not in EXECUTORS:
         raise StudyError(f"executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
@@ -142,6 +147,14 @@ def run_study(study: Study | str | Path, store: str | Path | None = None, *,
     try:
         with Store(store_path) as st:
             st.register(study)
+            if rerun is not None:
+                chosen = [r for r in study.runs if fnmatch.fnmatchcase(r.label, rerun)]
+                if not chosen:
+                    raise StudyError(
+                        f"--rerun {rerun!r} matches no run label of study {study.name!r}; "
+                        f"labels: {', '.join(sorted({r.label for r in study.runs})[:12])}")
+                for r in chosen:
+                    st.reset_run(r.id)
             rows = {r["id"]: r for r in st.runs(study.name)}
             todo = [r for r in study.runs
                     if rows[r.id]["status"] not in FINAL

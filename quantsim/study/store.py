@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -301,6 +302,20 @@ class Store:
             if keep_upto == 0:
                 c.execute("DELETE FROM stats WHERE run_id = ?", (run_id,))
             self._sync_epochs_done(c, run_id)
+
+    def reset_run(self, run_id: str) -> None:
+        """Forget a run's results (epochs, statistics, outcome, checkpoints) so that it runs
+        again from scratch; its identity (label, seed, config) stays. For ``--rerun``."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            c.execute("DELETE FROM stats WHERE run_id = ?", (run_id,))
+            c.execute(
+                "UPDATE runs SET status = 'queued', error = NULL, attempts = 0, epochs_done = 0, "
+                "test_error = NULL, test_loss = NULL, best_epoch = NULL, diverged = NULL, "
+                "seconds = NULL, result = NULL, cost = NULL, versions = NULL, git_commit = NULL, "
+                "host = NULL, pid = NULL, worker = NULL, started_at = NULL, finished_at = NULL, "
+                "updated_at = ? WHERE id = ?", (time.time(), run_id))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     @staticmethod
     def _sync_epochs_done(c: sqlite3.Connection, run_id: str) -> None:

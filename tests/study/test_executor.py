@@ -205,6 +205,24 @@ def test_cli_list_and_errors(tmp_path, write):
     assert "INVALID" in res.stdout
 
 
+def test_rerun_replaces_only_the_matching_runs(tmp_path):
+    store = tmp_path / "smoke.sqlite"
+    cli("study", "run", "studies/smoke.toml", "--store", str(store), check=True)
+    before = {r["id"]: r for r in json.loads(cli(
+        "study", "status", "studies/smoke.toml", "--store", str(store), "--json",
+        check=True).stdout)["runs"]}
+    again = cli("study", "run", "studies/smoke.toml", "--store", str(store), "--rerun", "fp8",
+                check=True)
+    assert "2 runs to do (0 to resume), 2 already finished" in again.stderr
+    after = json.loads(cli("study", "status", "studies/smoke.toml", "--store", str(store),
+                           "--json", check=True).stdout)["runs"]
+    assert all(r["status"] == "done" and r["epochs_done"] == 3 for r in after)
+    for r in after:  # the same seed and config: the same result; fp32 runs were not touched
+        assert r["test_error"] == before[r["id"]]["test_error"]
+    bad = cli("study", "run", "studies/smoke.toml", "--store", str(store), "--rerun", "nope*")
+    assert bad.returncode == 2 and "matches no run label" in bad.stderr and "fp8" in bad.stderr
+
+
 @pytest.mark.parametrize("executor", ["nope"])
 def test_bad_executor(tmp_path, write, executor):
     from quantsim.errors import StudyError
