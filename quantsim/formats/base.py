@@ -195,9 +195,11 @@ def _output_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 
 def run_elementwise(
     x: np.ndarray, out: np.ndarray, carrier: Carrier, p: GridParams, rnd: Rounding,
-    key: int, stats: QuantStats | None, threshold: float = np.inf,
+    key: int, stats: QuantStats | None, threshold: float = np.inf, *, counts_only: bool = False,
 ) -> None:
-    """Run the element-wise kernel on contiguous `x` into `out`, counting into `stats`."""
+    """Run the element-wise kernel on contiguous `x` into `out`, counting into `stats`.
+    ``counts_only``: fill only count, nan, inf, overflow and above-threshold (what a dynamic
+    fixed point controller reads) with a lighter pass; the other statistics stay zero."""
     if not isinstance(x, np.ndarray):  # a device (CuPy) array
         from quantsim.kernels import cuda as cuda_kernels
 
@@ -213,6 +215,12 @@ def run_elementwise(
     n = flat_x.size
     if stats is None:
         cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
+        return
+    if counts_only:
+        rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
+        cpu.launch(cpu.quantize_elementwise_counts, n,
+                   flat_x, xbits, outbits, *args, threshold, rows)
+        stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)
     cpu.launch(cpu.quantize_elementwise_stats, n,

@@ -203,8 +203,9 @@ class DynamicFixedFormat(NumberFormat):
         il = clamp_il(state.il, self.wl, carrier)
         local = QuantStats()
         threshold = fixed_grid(il - 1, self.wl - il + 1).maxpos
+        # Unsampled calls need only the controller's counters: the lighter counting pass.
         run_elementwise(x, out, carrier, fixed_grid(il, self.wl - il), rnd, key, local,
-                        threshold=threshold)
+                        threshold=threshold, counts_only=stats is None)
         if stats is not None:
             stats.merge(local)
         self._observe(state, local)

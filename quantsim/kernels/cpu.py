@@ -277,6 +277,39 @@ def quantize_elementwise_stats(
                      c)
 
 
+@numba.njit(parallel=True, cache=True)
+def quantize_elementwise_counts(
+    x, xbits, outbits, mant_bits, bias, kind, m, emin, subnormals, qfix,
+    maxpos_bits, maxneg_bits, policy, mode, rbits, key, offset, thresh, stats,
+):
+    """`quantize_elementwise` that counts only what a dynamic fixed point controller needs
+    into row c of `stats` for chunk c: S_COUNT, S_NAN, S_INF, S_OVERFLOW and S_ABOVE, equal
+    to those of `quantize_elementwise_stats` (the other columns stay zero)."""
+    n = xbits.size
+    nchunks = (n + CHUNK - 1) // CHUNK
+    ukey = np.uint64(key)
+    for c in numba.prange(nchunks):
+        i0 = c * CHUNK
+        i1 = min(i0 + CHUNK, n)
+        flags = np.empty(i1 - i0, dtype=np.uint8)
+        _round_range_mode(
+            xbits, outbits, flags, True, i0, i1, mant_bits, bias, kind, m, emin, subnormals,
+            qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
+        )
+        n_nan = n_inf = n_over = n_above = 0
+        for i in range(i0, i1):
+            f = flags[i - i0]
+            n_nan += f == scalar.FLAG_NAN
+            n_inf += f == scalar.FLAG_INF
+            n_over += f == scalar.FLAG_OVERFLOW  # zeros never overflow
+            n_above += f < scalar.FLAG_NAN and abs(np.float64(x[i])) > thresh
+        stats[c, S_COUNT] += i1 - i0
+        stats[c, S_NAN] += n_nan
+        stats[c, S_INF] += n_inf
+        stats[c, S_OVERFLOW] += n_over
+        stats[c, S_ABOVE] += n_above
+
+
 @numba.njit(inline="always")
 def _encode(n, msb, qe, mant_bits, bias):
     """Carrier bits of n * 2**qe where n has its top bit at position `msb` (msb <= mant_bits)."""

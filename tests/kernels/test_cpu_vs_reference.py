@@ -238,3 +238,29 @@ def test_stats_accumulate_and_ignore_threads():
     for r in results[1:]:
         assert (r == results[0]).all()
     assert results[0][cpu.S_COUNT] == 2 * x.size
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic", "up"])
+@pytest.mark.parametrize("dtype,spec", [("float32", "fixed<4,12>"), ("float32", "fixed<1,7>"),
+                                        ("float64", "fixed<20,34>")])
+def test_counts_only_pass_equals_the_full_statistics(dtype, spec, rounding):
+    """The lighter pass dynamic fixed point uses between sampled calls: the same rounding and
+    the same count / nan / inf / overflow / above counters as the full statistics pass."""
+    from quantsim.formats.base import run_elementwise
+    from quantsim.formats.rounding import parse_rounding
+
+    fmt = parse(spec)
+    x = adversarial(fmt, dtype, n_random=2 * cpu.CHUNK + 77)
+    carrier = carrier_for(x.dtype)
+    grid = fixed_grid(fmt.il, fmt.fl)
+    rnd = parse_rounding(rounding)
+    for threshold in (np.inf, fmt.max / 2, 0.0):
+        full, light = QuantStats(), QuantStats()
+        out_full, out_light = np.empty_like(x), np.empty_like(x)
+        run_elementwise(x, out_full, carrier, grid, rnd, SEED, full, threshold=threshold)
+        run_elementwise(x, out_light, carrier, grid, rnd, SEED, light, threshold=threshold,
+                        counts_only=True)
+        assert same_bits(out_full, out_light).all()
+        for name in ("count", "nan", "inf", "overflow", "above"):
+            assert getattr(light, name) == getattr(full, name), (name, threshold)
+        assert light.above > 0 or threshold == np.inf
