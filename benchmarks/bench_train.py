@@ -9,8 +9,8 @@ same numbers as one JSON document). In one process, batch 128, float32:
 * the same quantsim steps with every role quantized (``--allq``), with fp16 chunked accumulation
   on top, and with statistics collection on (the overhead of ``configure_stats``): counting
   every quantizing call (``allq+stats``) and every K-th call (``allq+stats/K``, the runner's
-  default sampling interval ``stats_every``; timed as runs of K consecutive steps, so each timed
-  unit holds exactly one counted step, and reported per step).
+  default sampling interval ``stats_every``; timed as blocks of K consecutive steps against
+  ``allq/K``, the same blocks without statistics, and reported per step).
 
 A step is forward + softmax cross-entropy + backward + SGD-momentum update on one fixed random
 batch, exactly as ``quantsim.train.Trainer`` runs it (no gradient w.r.t. the data, as in
@@ -244,7 +244,9 @@ def configurations(model: str, args: argparse.Namespace, threads: int) -> dict[s
     cfg["allq"] = quantsim_step(model, ALLQ, stats=False)
     cfg["allq+stats"] = quantsim_step(model, ALLQ, stats=True)
     k = args.stats_every
+    # Timed as blocks of k steps, and so is its baseline: the same structure on both sides.
     cfg[f"allq+stats/{k}"] = repeated(quantsim_step(model, ALLQ, stats=True, every=k), k)
+    cfg[f"allq/{k}"] = repeated(quantsim_step(model, ALLQ, stats=False), k)
     if not args.no_acc:
         cfg["allq+acc_fp16"] = quantsim_step(model, f"{ALLQ},{ACC}", stats=False)
     return cfg
@@ -255,7 +257,7 @@ def ratio_rows(model: str, med: dict[str, float], every: int) -> dict[str, float
         ("quantsim/pytorch", "float32", "pytorch"),
         ("allq/float32", "allq", "float32"),
         ("stats on/off", "allq+stats", "allq"),
-        ("stats/K on/off", f"allq+stats/{every}", "allq"),
+        ("stats/K on/off", f"allq+stats/{every}", f"allq/{every}"),
         ("allq+acc_fp16/float32", "allq+acc_fp16", "float32"),
     ]
     return {f"{model}: {name}": med[a] / med[b] for name, a, b in pairs if a in med and b in med}
@@ -301,10 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         cfg = configurations(model, args, threads)
         k = args.stats_every
+        blocks = max(3, args.steps // k)
         fewer = {"allq+acc_fp16": max(1, min(args.acc_steps, args.steps)),
-                 f"allq+stats/{k}": max(1, args.steps // k)}
+                 f"allq+stats/{k}": blocks, f"allq/{k}": blocks}
         times = time_interleaved(cfg, args.warmup, args.steps, fewer)
-        times[f"allq+stats/{k}"] = [t / k for t in times[f"allq+stats/{k}"]]
+        for name in (f"allq+stats/{k}", f"allq/{k}"):
+            times[name] = [t / k for t in times[name]]
         med = {k: statistics.median(v) for k, v in times.items()}
         results[model] = {
             k: {"median_ms": med[k], "min_ms": min(v), "max_ms": max(v), "steps": len(v)}

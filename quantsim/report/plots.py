@@ -115,7 +115,8 @@ def bit_sweeps(prep: pd.DataFrame) -> list[dict[str, Any]]:
     done = _done(prep)
     roles = [c[5:] for c in done.columns if c.startswith("bits.") and c != "bits.default"]
     curves = []
-    for (family, workload), fam in done.groupby(["family.weights", "workload"], sort=False):
+    for (family, workload, _), fam in done.groupby(["family.weights", "workload", "setup"],
+                                                   sort=False):
         varying = [r for r in roles if fam[f"bits.{r}"].nunique(dropna=True) > 1]
         groups: dict[tuple, list[str]] = {}
         for r in varying:
@@ -155,15 +156,15 @@ def radix_sweeps(prep: pd.DataFrame) -> list[dict[str, Any]]:
     fixed = fixed[same_il] if len(fixed) else fixed
     bit_cols = [c for c in fixed.columns if c.startswith("bits.") and c != "bits.default"]
     curves = []
-    keys = bit_cols + ["rounding.weights", "workload"]
+    keys = bit_cols + ["rounding.weights", "workload", "setup"]
     for key, g in fixed.groupby(keys, sort=False):
         if g["il.weights"].nunique() < 2:
             continue
         stats = g.groupby("il.weights")["test_error_percent"].agg(
             ["mean", "std", "count"]).reset_index().sort_values("il.weights")
         widths = sorted({int(b) for b in key[:len(bit_cols)] if not math.isnan(b)})
-        curves.append({"bits": "/".join(str(b) for b in widths), "rounding": key[-2],
-                       "workload": key[-1], "il": stats["il.weights"].to_numpy(),
+        curves.append({"bits": "/".join(str(b) for b in widths), "rounding": key[-3],
+                       "workload": key[-2], "il": stats["il.weights"].to_numpy(),
                        "mean": stats["mean"].to_numpy(),
                        "std": stats["std"].fillna(0).to_numpy(),
                        "policies": ordered_unique(g["policy"])})
@@ -279,7 +280,8 @@ def plot_learning_curves(prep: pd.DataFrame, history: pd.DataFrame | None,
 
 
 def rounding_pairs(prep: pd.DataFrame) -> list[dict[str, Any]]:
-    """Policies that differ only in rounding (nearest vs stochastic), per workload."""
+    """Policies that differ only in rounding (nearest vs stochastic), per workload and setup
+    (runs with other optimizer or training options are not paired)."""
     rcols = [c for c in prep.columns if c.startswith("rounding.")]
     if not rcols or "precision_key" not in prep.columns:
         return []
@@ -287,7 +289,8 @@ def rounding_pairs(prep: pd.DataFrame) -> list[dict[str, Any]]:
     df["_mode"] = ["stochastic" if any(str(r.get(c)) == "stochastic" for c in rcols)
                    else "nearest" for r in df[rcols].to_dict("records")]
     pairs = []
-    for (_key, wl), g in df.groupby(["precision_key", "workload"], sort=False):
+    groups = ["precision_key", "workload"] + (["setup"] if "setup" in df.columns else [])
+    for (_key, wl, *_), g in df.groupby(groups, sort=False):
         modes = ordered_unique(g["_mode"])
         if {"nearest", "stochastic"} <= set(modes):
             entry: dict[str, Any] = {"workload": wl}
@@ -329,7 +332,9 @@ def plot_rounding(prep: pd.DataFrame, colors: dict[str, Any]) -> Plot | Skip:
         if _multi_workload(prep):
             label += f"\n{p['workload']}"
         tick.append(label)
-    ax.set_xticks(x, tick)
+    crowded = len(pairs) > 3
+    ax.set_xticks(x, tick, rotation=35 if crowded else 0, ha="right" if crowded else "center",
+                  fontsize=7 if crowded else None)
     ax.set_xlim(-0.5 - 0.5 * (len(pairs) < 3), len(pairs) - 0.5 + 0.5 * (len(pairs) < 3))
     ax.set_title(title)
     ax.set_ylabel("test error (%) at best val. epoch")

@@ -138,7 +138,26 @@ def prepare(results: pd.DataFrame) -> pd.DataFrame:
         df[c] = pcols[c]
     if "seed" not in df.columns:
         df["seed"] = 0
+    df["setup"] = _setup_keys(df)
     return df
+
+
+#: Run options that do not make two runs different experiments (or are shown elsewhere).
+_NOT_SETUP = {"config.precision", "config.seed", "config.dataset", "config.network",
+              "config.stats", "config.stats_every", "config.cost", "config.device",
+              "config.data_dir"}
+
+
+def _setup_keys(df: pd.DataFrame) -> list[str]:
+    """Per run, the text of every other config option (optimizer, epochs, ...): figures that
+    average or connect runs only do so among runs with the same setup."""
+    cols = sorted(c for c in df.columns if c.startswith("config.") and c not in _NOT_SETUP)
+    keys = []
+    for _, row in df[cols].iterrows():
+        parts = [f"{c[7:]}={row[c]}" for c in cols
+                 if not (isinstance(row[c], float) and math.isnan(row[c]))]
+        keys.append(";".join(parts))
+    return keys
 
 
 def ordered_unique(values: Any) -> list[Any]:
