@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-acc", action="store_true", help="skip fp16 chunked accumulation")
     ap.add_argument("--acc-steps", type=int, default=5,
                     help="timed steps of the (slow) fp16-accumulation configuration")
-    ap.add_argument("--stats-every", type=int, default=10, metavar="K",
-                    help="sampling interval of the allq+stats/K configuration (default 10, the "
+    ap.add_argument("--stats-every", type=int, default=25, metavar="K",
+                    help="sampling interval of the allq+stats/K configuration (default 25, the "
                          "runner's default stats_every)")
     ap.add_argument("--numba-threads", type=int, default=None,
                     help="numba.set_num_threads(N) for the quantization kernels (default: numba's)")

@@ -341,7 +341,9 @@ class QuantPoint:
     ``stats`` (a ``QuantStats``) accumulates over calls when ``collect_stats`` is on; with
     ``stats_every = k`` a call is counted with probability 1/k, decided by its hash (so the
     choice is reproducible, and a pattern that repeats every few calls, e.g. a layer's weight
-    matrix and bias alternating, cannot alias with the sampling as "every k-th call" would).
+    matrix and bias alternating, cannot alias with the sampling as "every k-th call" would),
+    and always when ``sample_next`` is set (the first call, and the first after each snapshot
+    of ``quantsim.stats.StatsCollector``, so that short epochs still get counted).
 
     A stateful format (dynamic fixed point) keeps one state per *tensor* the point sees:
     ``point(x, tag="b")`` uses the state of tag ``"b"`` (layers tag their parameters by name,
@@ -370,6 +372,9 @@ class QuantPoint:
         self.tag_states: dict[str, Any] = {}
         #: identity calls seen (they are not quantizing calls: a separate sampling stream)
         self.identity_calls = 0
+        #: count the next call whatever the sampling says (set again after every statistics
+        #: snapshot, so that each period has at least one counted call per point)
+        self.sample_next = True
         self.collect_stats = collect_stats
         self.stats_every = stats_every
         self.stats = _new_stats()
@@ -445,7 +450,8 @@ class QuantPoint:
             if self.observe_identity and self.collect_stats:
                 m = self.identity_calls
                 self.identity_calls = m + 1
-                if self._sampled(-1 - m):
+                if self.sample_next or self._sampled(-1 - m):
+                    self.sample_next = False
                     # Exact formats (float32 roles) still report what passed through them.
                     _observe(x, self.stats)
             if out is not None and out is not x:
@@ -455,8 +461,10 @@ class QuantPoint:
         n = self.calls
         seed = self.call_seed(n)
         stats = None
-        if self.collect_stats and (self.stats_every == 1 or seed % self.stats_every == 0):
+        if self.collect_stats and (self.sample_next or self.stats_every == 1
+                                   or seed % self.stats_every == 0):
             stats = self.stats
+            self.sample_next = False
         y = self.fmt.quantize(x, seed=seed, out=out, stats=stats, state=self.state_for(tag))
         self.calls = n + 1
         return y

@@ -233,7 +233,7 @@ class RunConfig:
     data_dir: str | None = None
     patience: int | None = None
     stats: bool = False
-    stats_every: int = 10  # sample 1 in 10 quantizing calls per point (docs/statistics.md)
+    stats_every: int = 25  # sample ~1 in 25 quantizing calls per point (docs/statistics.md)
     cost: bool = False
 
     @classmethod

@@ -281,6 +281,7 @@ class StatsCollector(Callback):
                 self._records.append((run, epoch, step, layer, role, stat, value))
             self._radix_rows(point, run, epoch, step)
             point.stats.reset()
+            point.sample_next = True  # every period gets at least one counted call
         self._dropout_rows(run, epoch, step, zero_in)
         self.snapshots += 1
 

@@ -90,16 +90,31 @@ def make_data(n=96, d=6, classes=3):
     return X, y
 
 
-def train(stats: bool, *, steps=None, dropout=0.25, epochs=3, policy=POLICY):
+def train(stats: bool, *, steps=None, dropout=0.25, epochs=3, policy=POLICY, every=1):
     X, y = make_data()
     net = Sequential(Linear(6, 12, rng=1, name="fc1"), ReLU(name="relu1"),
                      Dropout(dropout, seed=3, name="drop1"), Linear(12, 3, rng=2, name="fc2"))
     net.bind(Precision.from_string(policy), seed=5)
-    cbs = [StatsCollector(net, steps=steps, run="r1")] if stats else []
+    cbs = [StatsCollector(net, every, steps=steps, run="r1")] if stats else []
     trainer = Trainer(net, softmax_cross_entropy, SGD(net, 0.1, momentum=0.9), batch_size=16,
                       epochs=epochs, callbacks=cbs)
     result = trainer.fit((X, y), (X[:32], y[:32]), (X[:40], y[:40]))
     return net, (cbs[0] if cbs else None), result
+
+
+def test_sparse_sampling_still_counts_every_epoch():
+    """With a sampling interval far above the calls per epoch, each epoch still counts the
+    first call of every point (and only a few more)."""
+    _, col, _ = train(True, every=10**9)
+    df = col.frame()
+    counts = df[(df.statistic == "count") & (df.role == "activations") & (df.layer == "fc1")]
+    assert list(counts["value"]) == [16 * 12] * 3  # one batch of 16 x 12 units per epoch
+    _, full, _ = train(True)
+    dfull = full.frame()
+    def names(d):
+        return {n for n in d["statistic"] if not n.startswith("log2_hist_")}
+
+    assert names(dfull) == names(df)
 
 
 def test_stats_on_gives_the_same_weights_bit_for_bit():

@@ -50,9 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "VALUE is read as JSON when it parses, else as a string")
     p.add_argument("--stats", metavar="FILE.csv", help="collect quantization statistics and "
                    "write them as a tidy CSV (run, epoch, layer, role, statistic, value)")
-    p.add_argument("--stats-every", type=int, default=10, metavar="K",
+    p.add_argument("--stats-every", type=int, default=25, metavar="K",
                    help="count statistics on a pseudo-random 1 in K of each point's quantizing "
-                        "calls (default 10; 1 = every call, exact counts)")
+                        "calls, plus the first of each epoch (default 25; 1 = every call, exact "
+                        "counts)")
     p.add_argument("--cost", action="store_true", help="print the hardware cost summary")
     p.add_argument("--checkpoint-dir", metavar="DIR", help="save a checkpoint every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
