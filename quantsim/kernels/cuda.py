@@ -328,10 +328,11 @@ def _rounding_args(rnd, key: int) -> tuple:
 
 def run_elementwise(
     x: Any, out: Any, carrier: Any, p: Any, rnd: Any, key: int, stats: Any,
-    threshold: float = np.inf,
+    threshold: float = np.inf, *, counts_only: bool = False,
 ) -> None:
     """Run the element-wise kernel on contiguous device array `x` into `out`, counting into
-    `stats` (same contract as `quantsim.formats.base.run_elementwise`)."""
+    `stats` (same contract as `quantsim.formats.base.run_elementwise`; ``counts_only`` is
+    accepted and ignored: the full statistics pass fills the same counters)."""
     xp = backend.get_array_module(x)
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     n = flat_x.size

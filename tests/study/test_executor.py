@@ -90,7 +90,8 @@ def _gone(pid, timeout=20.0):
 
 
 def test_ctrl_c_keeps_epochs_and_resumes(tmp_path, write):
-    path = write(TOY.replace("epochs = 3", "epochs = 8\nsleep = 0.3"))
+    # 20 epochs x 0.3 s: the run is still going when a loaded machine notices epoch 2
+    path = write(TOY.replace("epochs = 3", "epochs = 20\nsleep = 0.3"))
     store = tmp_path / "s.sqlite"
     proc = _driver(str(path), "--store", str(store), "--workers", "1", "--runner", FAKE)
     _wait_for(store, "SELECT MAX(epochs_done) FROM runs WHERE epochs_done >= 2")
@@ -108,11 +109,11 @@ def test_ctrl_c_keeps_epochs_and_resumes(tmp_path, write):
     assert proc.returncode == 0, err
     rows = con.execute("SELECT status, epochs_done, attempts FROM runs ORDER BY position"
                        ).fetchall()
-    assert rows == [("done", 8, 2), ("done", 8, 1)]
+    assert rows == [("done", 20, 2), ("done", 20, 1)]
     assert "(1 to resume)" in err and kept >= 2
     n = con.execute("SELECT COUNT(*), COUNT(DISTINCT run_id || '/' || epoch) FROM epochs"
                     ).fetchone()
-    assert n == (16, 16)
+    assert n == (40, 40)
 
 
 KILL = """
