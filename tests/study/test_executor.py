@@ -71,11 +71,17 @@ def _wait_for(store, sql, timeout=120.0):
     raise AssertionError(f"timed out waiting for {sql}")
 
 
+def _default_sigint() -> None:
+    # A background job of a non-interactive shell (`make test &`, CI runners) inherits SIGINT
+    # ignored, and Python then installs no Ctrl-C handler: restore what a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _driver(*args, **kw):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen([PY, "-m", "quantsim.cli", "study", "run", *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kw)
+                            start_new_session=True, preexec_fn=_default_sigint, **kw)
 
 
 def _gone(pid, timeout=20.0):
