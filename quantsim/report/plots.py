@@ -6,6 +6,7 @@ canvas (no pyplot, no global backend switch), in one style (:data:`STYLE`)."""
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -382,7 +383,7 @@ def plot_sparsity(prep: pd.DataFrame, stats: pd.DataFrame | None,
             for layer in ordered_unique(g["layer"]):
                 gl = g[g["layer"] == layer]
                 ax.plot(gl["epoch"], gl["value"] * 100, marker="o", label=str(layer))
-            ax.set_title(f"{name.replace('_', ' ')} — {pol}", fontsize=9)
+            ax.set_title(textwrap.fill(f"{name.replace('_', ' ')} — {pol}", 34), fontsize=9)
             ax.set_ylim(-2, 102)
             ax.set_xlabel("epoch")
             ax.xaxis.get_major_locator().set_params(integer=True)
