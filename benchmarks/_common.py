@@ -45,6 +45,7 @@ def machine_facts() -> dict[str, Any]:
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": _numba_layer(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }

@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# As quantsim sets it on import (quantsim/__init__.py), before numpy loads OpenBLAS: BLAS threads
+# that spin for ~2**28 cycles after each product slow numba's and PyTorch's threads in this
+# process; both sides of every comparison run with the same setting.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))

@@ -37,7 +37,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# As quantsim sets it on import (quantsim/__init__.py), before numpy loads OpenBLAS: BLAS threads
+# that spin for ~2**28 cycles after each product slow numba's and PyTorch's threads in this
+# process; both sides of every comparison run with the same setting.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -325,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "acc_precision": f"{ALLQ},{ACC}",
         "numpy": np.__version__,
         "numpy_blas": blas,
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "numba_threads": numba.get_num_threads(),
         "pytorch": torch_info or None,
         "python": platform.python_version(),
@@ -350,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f"torch {torch_info['version']}, {torch_info['threads']} threads; "
              if torch_info else "")
           + f"numba {numba.get_num_threads()} threads; {os.cpu_count()} cpus; "
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
           f"load average {load_before} -> {doc['load_average_after']}")
     print(f"batch {BATCH}, float32, median over {args.steps} interleaved steps "
           f"(after {args.warmup} warm-up steps; allq+acc_fp16: {args.acc_steps} steps)")

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os as _os
+
+# OpenBLAS worker threads spin for ~2**28 cycles after every product before they sleep, so on a
+# machine whose cores numba's quantization kernels also use, each kernel runs against spinning
+# BLAS threads: measured here (2 cores, benchmarks/bench_train.py) an all-roles-quantized MLP
+# step took 53 ms with the default and 33 ms with a 2**4-cycle spin, float32 steps unchanged.
+# Effective only when numpy's OpenBLAS is not loaded yet (import quantsim first, or set it in
+# the environment); a value already in the environment wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "quantize"]

@@ -6,6 +6,7 @@ driver, a device, numba-cuda); `gpu` tests use the real CuPy and skip without a 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -289,3 +290,16 @@ def test_blas_products_agree_on_exact_data():
     b = rng.integers(-8, 8, size=(32, 8)).astype(np.float32)
     xp = dev.xp
     np.testing.assert_array_equal(backend.to_numpy(xp.asarray(a) @ xp.asarray(b)), a @ b)
+
+
+def test_importing_quantsim_first_shortens_openblas_spinning():
+    """quantsim sets OPENBLAS_THREAD_TIMEOUT (before numpy loads OpenBLAS) unless it is set."""
+    code = "import os, quantsim; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "4"
+    env["OPENBLAS_THREAD_TIMEOUT"] = "12"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "12"
