@@ -423,10 +423,13 @@ class QuantPoint:
             pass
         return result
 
-    def _sampled(self, n: int) -> bool:
-        """Whether the call with hash index ``n`` is counted (probability 1 / stats_every)."""
-        k = self.stats_every
-        return k == 1 or self.call_seed(n) % k == 0
+    def _counted(self, seed: int) -> bool:
+        """Whether a call whose hash is ``seed`` is counted: always when ``sample_next`` is set
+        (then cleared), else with probability 1 / stats_every."""
+        if self.sample_next or self.stats_every == 1 or seed % self.stats_every == 0:
+            self.sample_next = False
+            return True
+        return False
 
     def state_for(self, tag: str | None) -> Any:
         """The format state of tensor ``tag`` (``state`` for None), created on first use."""
@@ -450,8 +453,7 @@ class QuantPoint:
             if self.observe_identity and self.collect_stats:
                 m = self.identity_calls
                 self.identity_calls = m + 1
-                if self.sample_next or self._sampled(-1 - m):
-                    self.sample_next = False
+                if self._counted(self.call_seed(-1 - m)):
                     # Exact formats (float32 roles) still report what passed through them.
                     _observe(x, self.stats)
             if out is not None and out is not x:
@@ -461,10 +463,8 @@ class QuantPoint:
         n = self.calls
         seed = self.call_seed(n)
         stats = None
-        if self.collect_stats and (self.sample_next or self.stats_every == 1
-                                   or seed % self.stats_every == 0):
+        if self.collect_stats and self._counted(seed):
             stats = self.stats
-            self.sample_next = False
         y = self.fmt.quantize(x, seed=seed, out=out, stats=stats, state=self.state_for(tag))
         self.calls = n + 1
         return y
