@@ -13,7 +13,7 @@ from quantsim.backend import get_array_module
 from quantsim.formats.carrier import Carrier, carrier_for, check_array
 from quantsim.formats.rounding import Rounding, parse_rounding
 from quantsim.formats.stats import QuantStats
-from quantsim.kernels import cpu
+from quantsim.kernels import cpu, float32_fast, scalar
 from quantsim.kernels.rng import stream_key
 
 
@@ -213,13 +213,25 @@ def run_elementwise(
         rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
     )
     n = flat_x.size
+    # The float32 fast core where it applies; the statistics pass is dominated by counting,
+    # so it keeps the general core (one kernel fewer to compile).
+    fast = float32_fast.fast_params(carrier, p, rnd)
+    twos = p.kind == scalar.KIND_FIXED
     if stats is None:
-        cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
+        if fast is None:
+            cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
+        else:
+            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
+                       twos, np.uint64(key), 0)
         return
     if counts_only:
         rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
-        cpu.launch(cpu.quantize_elementwise_counts, n,
-                   flat_x, xbits, outbits, *args, threshold, rows)
+        if fast is None:
+            cpu.launch(cpu.quantize_elementwise_counts, n,
+                       flat_x, xbits, outbits, *args, threshold, rows)
+        else:
+            cpu.launch(cpu.quantize_elementwise_counts_fast, n, flat_x, xbits, outbits, fast,
+                       rnd.code, twos, np.uint64(key), 0, threshold, rows)
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)

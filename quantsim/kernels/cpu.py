@@ -20,7 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from quantsim.kernels import scalar
+from quantsim.kernels import float32_fast, scalar
 
 #: Tensors with fewer elements run the serial twin of a kernel: a parallel launch costs tens of
 #: microseconds on an idle machine and milliseconds on a busy one, more than it saves here.
@@ -38,6 +38,7 @@ _HIST_WAYS = 8
 _SUM_WAYS = 8
 
 _quantize_bits = scalar.compile_core(numba.njit(inline="always"))
+_quantize_f32 = float32_fast.quantize_f32
 
 
 @numba.njit(inline="always")
@@ -88,6 +89,41 @@ def _round_range(
         outbits[i] = rb
         if want_flags:
             flags[i - i0] = flag
+
+
+@numba.njit(inline="always")
+def _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, mode, twos, ukey, offset):
+    """`_round_range` with the float32 fast core (`float32_fast`)."""
+    for i in range(i0, i1):
+        rb, flag = _quantize_f32(np.int64(xbits[i]), fp, mode, twos, ukey,
+                                 np.uint64(offset + i))
+        outbits[i] = rb
+        if want_flags:
+            flags[i - i0] = flag
+
+
+@numba.njit(inline="always")
+def _round_range_fast_mode(xbits, outbits, flags, want_flags, i0, i1, fp, mode, twos, ukey,
+                           offset):
+    """`_round_range_fast` with the rounding mode (and `twos`) made compile-time constants."""
+    if mode == scalar.NEAREST:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.NEAREST, False,
+                          ukey, offset)
+    elif mode == scalar.STOCHASTIC and twos:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.STOCHASTIC,
+                          True, ukey, offset)
+    elif mode == scalar.STOCHASTIC:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.STOCHASTIC,
+                          False, ukey, offset)
+    elif mode == scalar.TOWARD_ZERO:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.TOWARD_ZERO,
+                          False, ukey, offset)
+    elif mode == scalar.DOWN:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.DOWN, False,
+                          ukey, offset)
+    else:
+        _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, scalar.UP, False,
+                          ukey, offset)
 
 
 @numba.njit(inline="always")
@@ -257,6 +293,38 @@ def quantize_elementwise(
 
 
 @numba.njit(parallel=True, cache=True)
+def quantize_elementwise_fast(xbits, outbits, fp, mode, twos, key, offset):
+    """`quantize_elementwise` on float32 bit views with the fast core; `fp` from
+    `float32_fast.fast_params`, `twos` true for fixed-point formats."""
+    ukey = np.uint64(key)
+    n = xbits.size
+    if mode == scalar.NEAREST:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.NEAREST, False, ukey,
+                                          np.uint64(offset + i))
+    elif mode == scalar.STOCHASTIC and twos:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.STOCHASTIC, True,
+                                          ukey, np.uint64(offset + i))
+    elif mode == scalar.STOCHASTIC:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.STOCHASTIC, False,
+                                          ukey, np.uint64(offset + i))
+    elif mode == scalar.TOWARD_ZERO:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.TOWARD_ZERO, False,
+                                          ukey, np.uint64(offset + i))
+    elif mode == scalar.DOWN:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.DOWN, False, ukey,
+                                          np.uint64(offset + i))
+    else:
+        for i in numba.prange(n):
+            outbits[i], _ = _quantize_f32(np.int64(xbits[i]), fp, scalar.UP, False, ukey,
+                                          np.uint64(offset + i))
+
+
+@numba.njit(parallel=True, cache=True)
 def quantize_elementwise_stats(
     x, xbits, out, outbits, mant_bits, bias, kind, m, emin, subnormals, qfix,
     maxpos_bits, maxneg_bits, policy, mode, rbits, key, offset, thresh, stats, hist,
@@ -275,6 +343,23 @@ def quantize_elementwise_stats(
         )
         _count_range(x, xbits, out, outbits, flags, i0, i1, mant_bits, bias, thresh, stats, hist,
                      c)
+
+
+@numba.njit(inline="always")
+def _count_controller(x, flags, i0, i1, thresh, stats, c):
+    """Row c of `stats`: S_COUNT, S_NAN, S_INF, S_OVERFLOW and S_ABOVE of elements i0..i1-1."""
+    n_nan = n_inf = n_over = n_above = 0
+    for i in range(i0, i1):
+        f = flags[i - i0]
+        n_nan += f == scalar.FLAG_NAN
+        n_inf += f == scalar.FLAG_INF
+        n_over += f == scalar.FLAG_OVERFLOW  # zeros never overflow
+        n_above += f < scalar.FLAG_NAN and abs(np.float64(x[i])) > thresh
+    stats[c, S_COUNT] += i1 - i0
+    stats[c, S_NAN] += n_nan
+    stats[c, S_INF] += n_inf
+    stats[c, S_OVERFLOW] += n_over
+    stats[c, S_ABOVE] += n_above
 
 
 @numba.njit(parallel=True, cache=True)
@@ -296,18 +381,23 @@ def quantize_elementwise_counts(
             xbits, outbits, flags, True, i0, i1, mant_bits, bias, kind, m, emin, subnormals,
             qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
         )
-        n_nan = n_inf = n_over = n_above = 0
-        for i in range(i0, i1):
-            f = flags[i - i0]
-            n_nan += f == scalar.FLAG_NAN
-            n_inf += f == scalar.FLAG_INF
-            n_over += f == scalar.FLAG_OVERFLOW  # zeros never overflow
-            n_above += f < scalar.FLAG_NAN and abs(np.float64(x[i])) > thresh
-        stats[c, S_COUNT] += i1 - i0
-        stats[c, S_NAN] += n_nan
-        stats[c, S_INF] += n_inf
-        stats[c, S_OVERFLOW] += n_over
-        stats[c, S_ABOVE] += n_above
+        _count_controller(x, flags, i0, i1, thresh, stats, c)
+
+
+@numba.njit(parallel=True, cache=True)
+def quantize_elementwise_counts_fast(x, xbits, outbits, fp, mode, twos, key, offset, thresh,
+                                     stats):
+    """`quantize_elementwise_counts` on float32 bit views with the fast core."""
+    n = xbits.size
+    nchunks = (n + CHUNK - 1) // CHUNK
+    ukey = np.uint64(key)
+    for c in numba.prange(nchunks):
+        i0 = c * CHUNK
+        i1 = min(i0 + CHUNK, n)
+        flags = np.empty(i1 - i0, dtype=np.uint8)
+        _round_range_fast_mode(xbits, outbits, flags, True, i0, i1, fp, mode, twos, ukey,
+                               offset)
+        _count_controller(x, flags, i0, i1, thresh, stats, c)
 
 
 @numba.njit(inline="always")
@@ -400,7 +490,7 @@ def _drop_stale_cache() -> None:
     changed since the cache was written."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("cpu.py", "scalar.py", "rng.py"):
+    for name in ("cpu.py", "scalar.py", "rng.py", "float32_fast.py"):
         digest.update((here / name).read_bytes())
     stamp_text = digest.hexdigest()
     # Modules whose cached kernels inline code from these files.

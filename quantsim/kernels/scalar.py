@@ -157,11 +157,16 @@ def _rebind(func, namespace):
     return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
 
 
+def compile_random63(jit):
+    """`rng.random63` compiled with `jit`, its helper included."""
+    rng_ns = dict(vars(rng))
+    rng_ns["mix64"] = jit(rng.mix64)
+    return jit(_rebind(rng.random63, rng_ns))
+
+
 def compile_core(jit):
     """Compile `quantize_bits` and its helpers with `jit` (numba.njit or a cuda.jit device
     decorator) and return the compiled `quantize_bits`."""
-    rng_ns = dict(vars(rng))
-    rng_ns["mix64"] = jit(rng.mix64)
     ns = dict(globals())
-    ns["random63"] = jit(_rebind(rng.random63, rng_ns))
+    ns["random63"] = compile_random63(jit)
     return jit(_rebind(quantize_bits, ns))
