@@ -5,7 +5,9 @@ same numbers as one JSON document). In one process, batch 128, float32:
 
 * MLP 784-1000-1000-10 (ReLU), LeNet-5 (conv 6@5x5 pad 2, max pool, conv 16@5x5, max pool,
   120, 84, 10; ReLU), LSTM(128) over 28 rows of 28 pixels + a linear classifier;
-* quantsim (all roles float32) vs PyTorch CPU with the same thread count as numpy's BLAS;
+* quantsim (all roles float32) vs PyTorch CPU with the same thread count as numpy's BLAS
+  (PyTorch in a child process with the user's OpenMP settings, its steps timed in blocks
+  between quantsim's rounds: see `_torch_peer.py` for why);
 * the same quantsim steps with every role quantized (``--allq``), with fp16 chunked accumulation
   on top, and with statistics collection on (the overhead of ``configure_stats``): counting
   every quantizing call (``allq+stats``) and every K-th call (``allq+stats/K``, the runner's
@@ -15,9 +17,10 @@ same numbers as one JSON document). In one process, batch 128, float32:
 A step is forward + softmax cross-entropy + backward + SGD-momentum update on one fixed random
 batch, exactly as ``quantsim.train.Trainer`` runs it (no gradient w.r.t. the data, as in
 PyTorch, where the input does not require grad). Every configuration is warmed up, then the
-configurations are timed *interleaved* (one step of each, round after round) so that load
-changes on a shared machine hit all of them alike; the tables give the median ms/step and
-ratios of medians measured in this run.
+quantsim configurations are timed *interleaved* (one step of each, round after round) so that
+load changes on a shared machine hit all of them alike; PyTorch's steps run in a few blocks
+spread over the same rounds. The tables give the median ms/step and ratios of medians measured in
+this run.
 
 Targets (issue 3): quantsim/PyTorch <= 1.0 (MLP), <= 1.5 (LeNet-5), <= 1.3 (LSTM); all roles
 quantized / float32 <= 1.25 (MLP); statistics on / off <= 1.10 (at the default sampling
@@ -31,20 +34,28 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# As quantsim sets it on import (quantsim/__init__.py), before numpy loads OpenBLAS: BLAS threads
-# that spin for ~2**28 cycles after each product slow numba's and PyTorch's threads in this
-# process; both sides of every comparison run with the same setting.
+# As quantsim sets them on import (quantsim/__init__.py), before numpy loads OpenBLAS and numba
+# its OpenMP layer: BLAS threads that spin for ~2**28 cycles after each product, and numba
+# threads that spin after each kernel, slow the other pool's threads. PyTorch runs in its own
+# process (TorchPeer) with the environment the user gave, since it is fastest with OpenMP's
+# default (spinning) wait policy.
+USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _torch_peer import BATCH, LR, MOMENTUM, data  # noqa: E402
 
 from quantsim.nn import (  # noqa: E402
     LSTM,
@@ -59,8 +70,6 @@ from quantsim.nn import (  # noqa: E402
 from quantsim.optim import SGD  # noqa: E402
 from quantsim.precision import Precision, configure_stats  # noqa: E402
 
-BATCH = 128
-LR, MOMENTUM = 0.01, 0.9
 MODELS = ("mlp", "lenet5", "lstm")
 # Every role quantized (the accumulator is added by the "+acc fp16" configuration).
 ALLQ = ("default=float32,inputs=fp8_e4m3,weights=fp8_e4m3,activations=fp8_e4m3@stochastic,"
@@ -107,14 +116,6 @@ def load_average() -> list[float] | None:
 
 
 # -- networks ---------------------------------------------------------------------------------
-
-
-def data(model: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    shape = {"mlp": (BATCH, 784), "lenet5": (BATCH, 1, 28, 28), "lstm": (BATCH, 28, 28)}[model]
-    X = rng.random(shape, dtype=np.float32)
-    y = rng.integers(0, 10, size=BATCH)
-    return X, y
 
 
 def quantsim_net(model: str, seed: int = 0) -> Sequential:
@@ -164,63 +165,72 @@ def quantsim_step(model: str, precision: str | None, stats: bool, every: int = 1
     return step
 
 
-def torch_step(model: str, threads: int) -> Callable[[], float]:
-    import torch
-    from torch import nn
+#: PyTorch's timed steps run in this many blocks spread over the quantsim rounds, each followed
+#: by a pause of PEER_SETTLE seconds (its OpenMP threads spin for a while after a step).
+PEER_BLOCKS = 5
+PEER_SETTLE = 0.3
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    if model == "mlp":
-        net = nn.Sequential(nn.Linear(784, 1000), nn.ReLU(), nn.Linear(1000, 1000), nn.ReLU(),
-                            nn.Linear(1000, 10))
-    elif model == "lenet5":
-        net = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+
+class TorchPeer:
+    """PyTorch training steps run in a child process (`_torch_peer.py`) with the user's OpenMP
+    environment; `run(n)` runs n consecutive steps there and returns their times (ms)."""
+
+    def __init__(self, model: str, threads: int) -> None:
+        env = dict(os.environ)
+        env.pop("OMP_WAIT_POLICY", None)
+        if USER_OMP_WAIT_POLICY is not None:
+            env["OMP_WAIT_POLICY"] = USER_OMP_WAIT_POLICY
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_torch_peer.py")), model,
+             str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
-    else:
-        class RowLSTM(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lstm = nn.LSTM(28, 128, batch_first=True)
-                self.out = nn.Linear(128, 10)
+        if self._read() != "ready":
+            raise RuntimeError("the PyTorch peer process did not start (is torch installed?)")
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h, _ = self.lstm(x)
-                return self.out(h[:, -1])
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the PyTorch peer process exited ({self.proc.wait()})")
+        return line.strip()
 
-        net = RowLSTM()
-    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
-    Xn, yn = data(model)
-    X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
-    loss_fn = nn.CrossEntropyLoss()
+    def run(self, n: int) -> list[float]:
+        self.proc.stdin.write(f"run {n}\n")
+        self.proc.stdin.flush()
+        return [float(v) for v in self._read().split()[:-1]]
 
-    def step() -> float:
-        opt.zero_grad(set_to_none=False)
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
-
-    return step
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait()
 
 
 # -- timing -----------------------------------------------------------------------------------
 
 
 def time_interleaved(
-    steps: dict[str, Callable[[], float]], warmup: int, n: int, fewer: dict[str, int]
+    steps: dict[str, Callable[[], float]], warmup: int, n: int, fewer: dict[str, int],
+    peer: TorchPeer | None = None,
 ) -> dict[str, list[float]]:
     """Warm every step up, then time them round-robin; returns ms per call for each.
 
     A configuration named in ``fewer`` (a slow one) takes part only in that many rounds,
-    spread evenly over the ``n`` rounds."""
+    spread evenly over the ``n`` rounds. The `peer`'s n steps run as PEER_BLOCKS blocks spread
+    over the rounds, each followed by PEER_SETTLE seconds in which its threads go idle."""
     for k, fn in steps.items():
         for _ in range(warmup if k not in fewer else min(warmup, 1)):
             fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
+    if peer is not None:
+        peer.run(warmup)
+        times["pytorch"] = []
+    blocks = min(PEER_BLOCKS, n)
     for r in range(n):
+        done = ((r + 1) * blocks) // n  # peer blocks due by the end of this round
+        if peer is not None and done != (r * blocks) // n:
+            times["pytorch"] += peer.run(done * n // blocks - len(times["pytorch"]))
+            time.sleep(PEER_SETTLE)
         for k, fn in steps.items():
             if k in fewer and (r * fewer[k]) // n == ((r + 1) * fewer[k]) // n:
                 continue
@@ -243,8 +253,6 @@ def repeated(fn: Callable[[], float], k: int) -> Callable[[], float]:
 
 def configurations(model: str, args: argparse.Namespace, threads: int) -> dict[str, Callable]:
     cfg: dict[str, Callable] = {}
-    if not args.no_torch:
-        cfg["pytorch"] = torch_step(model, threads)
     cfg["float32"] = quantsim_step(model, None, stats=False)
     cfg["allq"] = quantsim_step(model, ALLQ, stats=False)
     cfg["allq+stats"] = quantsim_step(model, ALLQ, stats=True)
@@ -297,10 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     threads = int(blas.get("threads") or 1)
     torch_info: dict[str, Any] = {}
     if not args.no_torch:
-        import torch
+        import importlib.metadata
 
-        torch.set_num_threads(threads)
-        torch_info = {"version": torch.__version__, "threads": torch.get_num_threads()}
+        torch_info = {"version": importlib.metadata.version("torch"), "threads": threads,
+                      "omp_wait_policy": USER_OMP_WAIT_POLICY or "default",
+                      "process": "separate (benchmarks/_torch_peer.py)"}
     load_before = load_average()
     results: dict[str, Any] = {}
     ratios: dict[str, float] = {}
@@ -311,7 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         blocks = max(3, args.steps // k)
         fewer = {"allq+acc_fp16": max(1, min(args.acc_steps, args.steps)),
                  f"allq+stats/{k}": blocks, f"allq/{k}": blocks}
-        times = time_interleaved(cfg, args.warmup, args.steps, fewer)
+        peer = None if args.no_torch else TorchPeer(model, threads)
+        try:
+            times = time_interleaved(cfg, args.warmup, args.steps, fewer, peer)
+        finally:
+            if peer is not None:
+                peer.close()
         for name in (f"allq+stats/{k}", f"allq/{k}"):
             times[name] = [t / k for t in times[name]]
         med = {k: statistics.median(v) for k, v in times.items()}
@@ -331,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "numpy_blas": blas,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "numba_threads": numba.get_num_threads(),
         "pytorch": torch_info or None,
         "python": platform.python_version(),
@@ -353,12 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"numpy {np.__version__}, BLAS {blas.get('blas')} {blas.get('version')} "
           f"kernel {blas.get('architecture')}, {blas.get('threads')} threads; "
-          + (f"torch {torch_info['version']}, {torch_info['threads']} threads; "
-             if torch_info else "")
+          + (f"torch {torch_info['version']}, {torch_info['threads']} threads, own process, "
+             f"OMP_WAIT_POLICY {torch_info['omp_wait_policy']}; " if torch_info else "")
           + f"numba {numba.get_num_threads()} threads; {os.cpu_count()} cpus; "
-          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
           f"load average {load_before} -> {doc['load_average_after']}")
-    print(f"batch {BATCH}, float32, median over {args.steps} interleaved steps "
+    print(f"batch {BATCH}, float32, median over {args.steps} steps (quantsim interleaved) "
           f"(after {args.warmup} warm-up steps; allq+acc_fp16: {args.acc_steps} steps)")
     print(f"allq = {ALLQ}")
     print(f"allq+acc_fp16 = allq + {ACC} (chunk 32)\n")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.backend import get_array_module, to_numpy
+from quantsim.nn import _fused
 from quantsim.nn.base import IdentityPoints
 from quantsim.precision import QuantPoint, iter_layers
 
@@ -208,6 +209,14 @@ def _host_copy(a: Any) -> np.ndarray:
     return a.copy() if isinstance(a, np.ndarray) else to_numpy(a)
 
 
+def _sum_squares(g: Any) -> float:
+    """sum(g**2) in float64: one pass on numpy arrays, a float64 square and sum elsewhere."""
+    if _fused.applies(g):
+        return _fused.sum_squares(g)
+    xp = _xp(g)
+    return float(xp.sum(xp.square(g, dtype=np.float64)))
+
+
 def _plain(a: Any, dtype: Any = None) -> bool:
     """A C-contiguous float ndarray (of ``dtype`` when given): safe for ``out=`` arguments."""
     return (
@@ -324,8 +333,8 @@ class Optimizer:
             finite = all(bool(_xp(g).isfinite(g).all()) for g in grads.values())
             if self.loss_scaler.update(finite):
                 return False
-        # Python floats added in order: float64 sums, the same on every device.
-        sq = sum(float(_xp(g).sum(_xp(g).square(g, dtype=np.float64))) for g in grads.values())
+        # Python floats added in order: float64 sums of squares per tensor.
+        sq = sum(_sum_squares(g) for g in grads.values())
         self.last_grad_norm = math.sqrt(sq)
         if self.clip_norm is not None and self.last_grad_norm > self.clip_norm:
             factor = self.clip_norm / self.last_grad_norm
@@ -458,8 +467,8 @@ class SGD(Optimizer):
             return False
         t = w.dtype.type
         mu = self.momentum
-        lrg = np.multiply(g, t(lr), out=self._scratch(s, w, 0))  # t(lr) * g
         if mu == 0.0 and "v" not in state:
+            lrg = np.multiply(g, t(lr), out=self._scratch(s, w, 0))  # t(lr) * g
             if _point_is_identity(upd, w.dtype):
                 np.subtract(w, lrg, out=w)
             else:
@@ -473,16 +482,25 @@ class SGD(Optimizer):
         opt_q = s.point("optimizer_state")
         if not _known_point(opt_q):
             return False
+        fused = _fused.applies(w, v, g)
+        if fused and _point_is_identity(opt_q, w.dtype) and _point_is_identity(upd, w.dtype):
+            _fused.momentum_(w, v, g, lr, mu)
+            return True
+        buf = self._scratch(s, w, 0)
         if _point_is_identity(opt_q, w.dtype):
+            lrg = np.multiply(g, t(lr), out=buf)  # t(lr) * g
             np.multiply(v, t(mu), out=v)  # t(mu) * v
             np.subtract(v, lrg, out=v)
+        elif fused:
+            opt_q(_fused.momentum_state(v, g, lr, mu, out=buf), out=v)
         else:
+            lrg = np.multiply(g, t(lr), out=buf)
             tmp = np.multiply(v, t(mu), out=self._scratch(s, w, 1))
             opt_q(np.subtract(tmp, lrg, out=tmp), out=v)
         if _point_is_identity(upd, w.dtype):
             np.add(w, v, out=w)
         else:
-            upd(np.add(w, v, out=lrg), out=w)
+            upd(np.add(w, v, out=buf), out=w)
         return True
 
 

@@ -292,14 +292,17 @@ def test_blas_products_agree_on_exact_data():
     np.testing.assert_array_equal(backend.to_numpy(xp.asarray(a) @ xp.asarray(b)), a @ b)
 
 
-def test_importing_quantsim_first_shortens_openblas_spinning():
-    """quantsim sets OPENBLAS_THREAD_TIMEOUT (before numpy loads OpenBLAS) unless it is set."""
-    code = "import os, quantsim; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+@pytest.mark.parametrize("name,default,user", [("OPENBLAS_THREAD_TIMEOUT", "4", "12"),
+                                               ("OMP_WAIT_POLICY", "PASSIVE", "ACTIVE")])
+def test_importing_quantsim_first_shortens_thread_spinning(name, default, user):
+    """quantsim sets OPENBLAS_THREAD_TIMEOUT and OMP_WAIT_POLICY (before numpy loads OpenBLAS
+    and numba its OpenMP layer) unless they are set."""
+    code = f"import os, quantsim; print(os.environ['{name}'])"
+    env = {k: v for k, v in os.environ.items() if k != name}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
-    assert out == "4"
-    env["OPENBLAS_THREAD_TIMEOUT"] = "12"
+    assert out == default
+    env[name] = user
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
-    assert out == "12"
+    assert out == user

@@ -3,6 +3,7 @@ both quantized (Courbariaux et al. 2015). They compute in the dtype of their inp
 
 from __future__ import annotations
 
+from quantsim.nn import _fused
 from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array, Backprop, Layer
 
@@ -31,11 +32,17 @@ class ReLU(Layer):
     def forward(self, X: Array, train: bool) -> tuple[Array, Backprop]:
         q = self.q
         xp = array_module(X)
-        mask = X > 0
-        Y = q.activations(xp.where(mask, X, xp.zeros((), dtype=X.dtype)))
+        if _fused.applies(X):
+            Z, mask = _fused.relu(X)
+        else:
+            mask = X > 0
+            Z = xp.where(mask, X, xp.zeros((), dtype=X.dtype))
+        Y = q.activations(Z)
 
         def backprop(dY: Array) -> Array:
             dY = q.errors(dY)
+            if _fused.applies(dY) and dY.shape == mask.shape:
+                return _fused.select(mask, dY)
             return xp.where(mask, dY, xp.zeros((), dtype=dY.dtype))
 
         return Y, backprop
