@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from quantsim.nn import _window_kernels
 from quantsim.nn._xp import array_module
 from quantsim.nn.base import Array
 
@@ -21,6 +22,16 @@ def pad2d(X: Array, ph: int, pw: int, value: float = 0.0) -> Array:
     if ph == 0 and pw == 0:
         return X
     return array_module(X).pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def im2col(Xp: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
+    """The windows as a ``(N·Ho·Wo, C·kh·kw)`` matrix (rows: output pixels in (n, ho, wo)
+    order; columns: (channel, offset)); a numba copy for numpy arrays."""
+    if isinstance(Xp, np.ndarray) and Xp.dtype in (np.float32, np.float64):
+        return _window_kernels.im2col(Xp, kh, kw, sh, sw)
+    win = windows(Xp, kh, kw, sh, sw)
+    N, _, Ho, Wo, _, _ = win.shape
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
 
 
 def windows(Xp: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
@@ -39,6 +50,13 @@ def windows(Xp: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
 def col2im(dwin: Array, padded_shape: tuple[int, ...], sh: int, sw: int) -> Array:
     """Adjoint of :func:`windows`: sum window gradients ``(N, C, Ho, Wo, kh, kw)`` into an array
     of ``padded_shape`` (overlapping windows add up)."""
+    if isinstance(dwin, np.ndarray) and dwin.dtype in (np.float32, np.float64):
+        return _window_kernels.col2im(dwin, padded_shape, sh, sw)  # same sums, one pass
+    return col2im_xp(dwin, padded_shape, sh, sw)
+
+
+def col2im_xp(dwin: Array, padded_shape: tuple[int, ...], sh: int, sw: int) -> Array:
+    """:func:`col2im` with array operations only (CuPy; the definition the kernel follows)."""
     _, _, Ho, Wo, kh, kw = dwin.shape
     dXp = array_module(dwin).zeros(padded_shape, dtype=dwin.dtype)
     for i in range(kh):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from quantsim.nn._im2col import col2im, out_size, pad2d, unpad2d, windows
+from quantsim.nn._im2col import col2im, im2col, out_size, pad2d, unpad2d
 from quantsim.nn._util import (
     RngLike,
     as_compute,
@@ -79,7 +79,7 @@ class Conv2d(Layer):
                 f"(padding {ph},{pw}); use a larger input or more padding"
             )
         Xp = pad2d(X, ph, pw)
-        cols = windows(Xp, kh, kw, sh, sw).transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, -1)
+        cols = im2col(Xp, kh, kw, sh, sw)
         q = self.q
         Wm = q.weights(W.value, tag="W").reshape(self.out_channels, -1)
         Z = q.matmul(cols, Wm.T)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from quantsim.nn import _window_kernels
 from quantsim.nn._im2col import col2im, out_size, pad2d, unpad2d, windows
 from quantsim.nn._util import check_input, pair
 from quantsim.nn._xp import array_module
@@ -52,13 +55,21 @@ class MaxPool2d(_Pool2d):
         xp = array_module(X)
         Xp, win = self._windows(X, -float("inf"))
         N, C, Ho, Wo, kh, kw = win.shape
-        flat = win.reshape(N, C, Ho, Wo, kh * kw)
-        idx = flat.argmax(axis=-1)
         q = self.q
-        Y = q.activations(xp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0])
+        fast = isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
+        if fast:
+            idx, Y = _window_kernels.max_windows(win)
+            Y = q.activations(Y)
+        else:
+            flat = win.reshape(N, C, Ho, Wo, kh * kw)
+            idx = flat.argmax(axis=-1)
+            Y = q.activations(xp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0])
 
         def backprop(dY: Array) -> Array:
             dY = q.errors(dY)
+            if fast and isinstance(dY, np.ndarray) and dY.dtype == X.dtype:
+                dXp = _window_kernels.max_backprop(idx, dY, (kh, kw), self.stride, Xp.shape)
+                return unpad2d(dXp, *self.padding)
             onehot = xp.arange(kh * kw) == idx[..., None]
             dwin = (onehot * dY[..., None]).reshape(N, C, Ho, Wo, kh, kw)
             return unpad2d(col2im(dwin, Xp.shape, *self.stride), *self.padding)

@@ -1,0 +1,112 @@
+"""numba kernels for sliding windows over numpy NCHW images: im2col, col2im and max pooling.
+
+numpy runs these as strided 6-D copies and masked products at a few ns per element; the loops
+here run once per image in parallel. They do the same float operations as the numpy versions in
+`_im2col` and `pooling` (col2im adds the kernel offsets' contributions in the same order), so
+results are identical bit for bit (tests/nn/test_window_kernels.py).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(parallel=True, cache=True)
+def _im2col(Xp, kh, kw, sh, sw, cols):
+    N, C = Xp.shape[0], Xp.shape[1]
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for n in numba.prange(N):
+        for ho in range(Ho):
+            for wo in range(Wo):
+                for c in range(C):
+                    for i in range(kh):
+                        for j in range(kw):
+                            cols[n, ho, wo, c, i, j] = Xp[n, c, ho * sh + i, wo * sw + j]
+
+
+def im2col(Xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """The windows of a padded ``(N, C, H, W)`` image as a C-contiguous
+    ``(N·Ho·Wo, C·kh·kw)`` matrix (rows: output pixels, columns: (channel, offset))."""
+    N, C, H, W = Xp.shape
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    cols = np.empty((N, Ho, Wo, C, kh, kw), dtype=Xp.dtype)
+    _im2col(Xp, kh, kw, sh, sw, cols)
+    return cols.reshape(N * Ho * Wo, C * kh * kw)
+
+
+@numba.njit(parallel=True, cache=True)
+def _col2im(dwin, sh, sw, out):
+    N, C, Ho, Wo, kh, kw = dwin.shape
+    for n in numba.prange(N):
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(C):
+                    for ho in range(Ho):
+                        for wo in range(Wo):
+                            out[n, c, ho * sh + i, wo * sw + j] += dwin[n, c, ho, wo, i, j]
+
+
+def col2im(dwin: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int) -> np.ndarray:
+    """`_im2col.col2im` for numpy arrays: window gradients ``(N, C, Ho, Wo, kh, kw)`` (any
+    strides) summed into zeros of ``padded_shape``, offsets added in row-major order."""
+    out = np.zeros(padded_shape, dtype=dwin.dtype)
+    _col2im(dwin, sh, sw, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _max_windows(win, idx, y):
+    N, C, Ho, Wo, kh, kw = win.shape
+    for n in numba.prange(N):
+        for c in range(C):
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    # numpy's argmax: the first maximum, and the first NaN if there is one.
+                    best = win[n, c, ho, wo, 0, 0]
+                    k_best = 0
+                    for k in range(1, kh * kw):
+                        if np.isnan(best):
+                            break
+                        v = win[n, c, ho, wo, k // kw, k % kw]
+                        if v > best or np.isnan(v):
+                            best = v
+                            k_best = k
+                    idx[n, c, ho, wo] = k_best
+                    y[n, c, ho, wo] = best
+
+
+def max_windows(win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index (row-major offset) and value of the first maximum of each window of a
+    ``(N, C, Ho, Wo, kh, kw)`` view, as numpy's ``argmax`` picks it."""
+    shape = win.shape[:4]
+    idx = np.empty(shape, dtype=np.int64)
+    y = np.empty(shape, dtype=win.dtype)
+    _max_windows(win, idx, y)
+    return idx, y
+
+
+@numba.njit(parallel=True, cache=True)
+def _max_backprop(idx, dY, kh, kw, sh, sw, out):
+    N, C, Ho, Wo = dY.shape
+    zero = dY.dtype.type(0)
+    for n in numba.prange(N):
+        for i in range(kh):
+            for j in range(kw):
+                k = i * kw + j
+                for c in range(C):
+                    for ho in range(Ho):
+                        for wo in range(Wo):
+                            d = dY[n, c, ho, wo]
+                            # onehot * dY with a boolean onehot: dY where hit, else 0 * dY.
+                            out[n, c, ho * sh + i, wo * sw + j] += (
+                                d if idx[n, c, ho, wo] == k else zero * d)
+
+
+def max_backprop(idx: np.ndarray, dY: np.ndarray, kernel: tuple[int, int],
+                 stride: tuple[int, int], padded_shape: tuple[int, ...]) -> np.ndarray:
+    """The max-pooling error: each window's dY added at its first maximum (and ``0·dY``
+    elsewhere, as the one-hot product gives), into zeros of ``padded_shape``."""
+    out = np.zeros(padded_shape, dtype=dY.dtype)
+    _max_backprop(idx, dY, kernel[0], kernel[1], stride[0], stride[1], out)
+    return out
