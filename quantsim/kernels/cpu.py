@@ -81,25 +81,29 @@ def _round_range(
     qfix, maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, offset,
 ):
     """Round elements i0..i1-1 of the flat bit views; flags[i - i0] gets each flag if asked."""
-    for i in range(i0, i1):
+    # Indexed from 0 through views: with the loop running from a run-time i0, this loop did
+    # not vectorise (10x slower).
+    xs, outs = xbits[i0:i1], outbits[i0:i1]
+    for k in range(i1 - i0):
         rb, flag = _quantize_bits(
-            np.int64(xbits[i]), mant_bits, bias, kind, m, emin, subnormals, qfix,
-            maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, np.uint64(offset + i),
+            np.int64(xs[k]), mant_bits, bias, kind, m, emin, subnormals, qfix,
+            maxpos_bits, maxneg_bits, policy, mode, rbits, ukey, np.uint64(offset + i0 + k),
         )
-        outbits[i] = rb
+        outs[k] = rb
         if want_flags:
-            flags[i - i0] = flag
+            flags[k] = flag
 
 
 @numba.njit(inline="always")
 def _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, mode, twos, ukey, offset):
     """`_round_range` with the float32 fast core (`float32_fast`)."""
-    for i in range(i0, i1):
-        rb, flag = _quantize_f32(np.int64(xbits[i]), fp, mode, twos, ukey,
-                                 np.uint64(offset + i))
-        outbits[i] = rb
+    xs, outs = xbits[i0:i1], outbits[i0:i1]
+    for k in range(i1 - i0):
+        rb, flag = _quantize_f32(np.int64(xs[k]), fp, mode, twos, ukey,
+                                 np.uint64(offset + i0 + k))
+        outs[k] = rb
         if want_flags:
-            flags[i - i0] = flag
+            flags[k] = flag
 
 
 @numba.njit(inline="always")
@@ -172,13 +176,16 @@ def _count_range(x, xbits, out, outbits, flags, i0, i1, mant_bits, bias, thresh,
     sign_shift = 31 if mant_bits == 23 else 63
     magmask = (np.int64(1) << np.int64(sign_shift)) - np.int64(1)
     emask = np.int64(2 * bias + 1)
+    # Views indexed from 0: loops from a run-time i0 did not vectorise.
+    n = i1 - i0
+    xs, xbs, outs, outbs = x[i0:i1], xbits[i0:i1], out[i0:i1], outbits[i0:i1]
     n_nan = n_inf = n_zero_in = n_zero_out = n_over = n_under = n_above = 0
     max_mag = np.int64(0)
-    for i in range(i0, i1):
-        f = flags[i - i0]
+    for k in range(n):
+        f = flags[k]
         fin = f < scalar.FLAG_NAN
-        xm = np.int64(xbits[i]) & magmask
-        rz = (np.int64(outbits[i]) & magmask) == 0
+        xm = np.int64(xbs[k]) & magmask
+        rz = (np.int64(outbs[k]) & magmask) == 0
         nz = fin and xm != 0
         n_nan += f == scalar.FLAG_NAN
         n_inf += f == scalar.FLAG_INF
@@ -186,43 +193,43 @@ def _count_range(x, xbits, out, outbits, flags, i0, i1, mant_bits, bias, thresh,
         n_zero_out += fin and rz
         n_over += nz and f == scalar.FLAG_OVERFLOW
         n_under += nz and f == scalar.FLAG_OK and rz
-        n_above += nz and abs(np.float64(x[i])) > thresh
+        n_above += nz and abs(np.float64(xs[k])) > thresh
         max_mag = max(max_mag, xm if nz else np.int64(0))
-    # Floating sums: element i goes to partial sum (i - i0) % _SUM_WAYS, summed in order.
+    # Floating sums: element k goes to partial sum k % _SUM_WAYS, summed in order.
     sa = np.zeros(_SUM_WAYS)
     sr = np.zeros(_SUM_WAYS)
-    nfull = i0 + (i1 - i0) // _SUM_WAYS * _SUM_WAYS
-    for i in range(i0, nfull, _SUM_WAYS):
-        for k in range(_SUM_WAYS):
-            j = i + k
-            f = flags[j - i0]
-            xv = np.float64(x[j])
+    nfull = n // _SUM_WAYS * _SUM_WAYS
+    for k0 in range(0, nfull, _SUM_WAYS):
+        for w in range(_SUM_WAYS):
+            k = k0 + w
+            f = flags[k]
+            xv = np.float64(xs[k])
             ax = abs(xv)
             nz = f < scalar.FLAG_NAN and ax != 0.0
-            sa[k] += ax if nz else 0.0
+            sa[w] += ax if nz else 0.0
             ok = nz and f == scalar.FLAG_OK
-            sr[k] += abs(np.float64(out[j]) - xv) / (ax if ok else 1.0) if ok else 0.0
-    for j in range(nfull, i1):
-        f = flags[j - i0]
-        xv = np.float64(x[j])
+            sr[w] += abs(np.float64(outs[k]) - xv) / (ax if ok else 1.0) if ok else 0.0
+    for k in range(nfull, n):
+        f = flags[k]
+        xv = np.float64(xs[k])
         ax = abs(xv)
         nz = f < scalar.FLAG_NAN and ax != 0.0
         sa[0] += ax if nz else 0.0
         if nz and f == scalar.FLAG_OK:
-            sr[0] += abs(np.float64(out[j]) - xv) / ax
+            sr[0] += abs(np.float64(outs[k]) - xv) / ax
     sum_abs = 0.0
     sum_rel = 0.0
-    for k in range(_SUM_WAYS):
-        sum_abs += sa[k]
-        sum_rel += sr[k]
+    for w in range(_SUM_WAYS):
+        sum_abs += sa[w]
+        sum_rel += sr[w]
     # log2 histogram of the finite nonzero inputs, by binade.
     hl = np.zeros((_HIST_WAYS, LOG2_HIST_BINS), dtype=np.int64)
-    for i in range(i0, i1):
-        xm = np.int64(xbits[i]) & magmask
+    for k in range(n):
+        xm = np.int64(xbs[k]) & magmask
         e = (xm >> np.int64(mant_bits)) - bias
         b = min(max(e - LOG2_HIST_MIN, 0), LOG2_HIST_BINS - 1)
         if xm != 0 and (xm >> np.int64(mant_bits)) != emask:
-            hl[(i - i0) % _HIST_WAYS, b] += 1
+            hl[k % _HIST_WAYS, b] += 1
     for b in range(LOG2_HIST_BINS):
         t = np.int64(0)
         for k in range(_HIST_WAYS):
@@ -349,12 +356,13 @@ def quantize_elementwise_stats(
 def _count_controller(x, flags, i0, i1, thresh, stats, c):
     """Row c of `stats`: S_COUNT, S_NAN, S_INF, S_OVERFLOW and S_ABOVE of elements i0..i1-1."""
     n_nan = n_inf = n_over = n_above = 0
-    for i in range(i0, i1):
-        f = flags[i - i0]
+    xs = x[i0:i1]
+    for k in range(i1 - i0):
+        f = flags[k]
         n_nan += f == scalar.FLAG_NAN
         n_inf += f == scalar.FLAG_INF
         n_over += f == scalar.FLAG_OVERFLOW  # zeros never overflow
-        n_above += f < scalar.FLAG_NAN and abs(np.float64(x[i])) > thresh
+        n_above += f < scalar.FLAG_NAN and abs(np.float64(xs[k])) > thresh
     stats[c, S_COUNT] += i1 - i0
     stats[c, S_NAN] += n_nan
     stats[c, S_INF] += n_inf
