@@ -113,6 +113,17 @@ def plain_matmul(q: Any, dtype: Any) -> bool:
     return acc is not None and hasattr(acc, "is_identity") and bool(acc.is_identity(dtype))
 
 
+def passes_through(q: Any, role: str, dtype: Any) -> bool:
+    """True when calling ``q.<role>`` on ``dtype`` arrays has no effect at all (the value is
+    unchanged and nothing is counted or observed), so a fused kernel may skip the call."""
+    if type(q) is IdentityPoints:  # subclasses (e.g. recorders) may do something
+        return True
+    point = getattr(q, role, None)
+    if point is None or not hasattr(point, "is_identity") or not point.is_identity(dtype):
+        return False
+    return not (getattr(point, "observe_identity", True) and getattr(point, "collect_stats", True))
+
+
 def check_name(name: object) -> str:
     """Validate a user-given layer name (non-empty str without '.', used in state_dict keys)."""
     if not isinstance(name, str) or not name or "." in name or name != name.strip():

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.nn import _lstm_kernels
 from quantsim.nn._util import (
     RngLike,
     as_compute,
@@ -23,7 +24,7 @@ from quantsim.nn._util import (
 )
 from quantsim.nn._xp import array_module
 from quantsim.nn.activations import sigmoid
-from quantsim.nn.base import Array, Backprop, Layer, Param, plain_matmul
+from quantsim.nn.base import Array, Backprop, Layer, Param, passes_through, plain_matmul
 
 __all__ = ["GRU", "LSTM"]
 
@@ -111,8 +112,17 @@ class LSTM(_Recurrent):
         Hs = xp.empty((N, T, H), dtype=dt)
         h = xp.zeros((N, H), dtype=dt)
         c = xp.zeros((N, H), dtype=dt)
+        # One numba pass per step when the activation and error points change nothing.
+        fused = (isinstance(GX, np.ndarray) and dt in (np.float32, np.float64)
+                 and passes_through(q, "activations", dt) and passes_through(q, "errors", dt))
         for t in range(T):
             z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
+            if fused:
+                e = xp.exp(-xp.abs(z[:, : 3 * H]))
+                _lstm_kernels.gates_and_cell(z, e, xp.tanh(z[:, 3 * H :]), c, A[:, t], C[:, t])
+                c = C[:, t]
+                h = xp.multiply(A[:, t, 2 * H : 3 * H], xp.tanh(c), out=Hs[:, t])
+                continue
             z = q.activations(z)
             a = xp.concatenate([sigmoid(z[:, : 3 * H]), xp.tanh(z[:, 3 * H :])], axis=1)
             a = q.activations(a)
@@ -126,10 +136,19 @@ class LSTM(_Recurrent):
             DZ = xp.empty((N, T, 4 * H), dtype=dt)
             dh_next = xp.zeros((N, H), dtype=dt)
             dc_next = xp.zeros((N, H), dtype=dt)
+            fused_back = fused and isinstance(dH, np.ndarray) and dH.dtype == dt
+            dc_buf = xp.empty((N, H), dtype=dt) if fused_back else None
             for t in range(T - 1, -1, -1):
                 a = A[:, t]
-                i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
                 c_prev = C[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
+                if fused_back:
+                    _lstm_kernels.step_back(dH[:, t], dh_next, dc_next, a, c_prev,
+                                            xp.tanh(C[:, t]), DZ[:, t], dc_buf)
+                    dc_next, dc_buf = dc_buf, dc_next
+                    if t > 0:
+                        dh_next = q.matmul(DZ[:, t], Uq.T)
+                    continue
+                i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
                 tc = xp.tanh(C[:, t])
                 dh = q.errors(dH[:, t] + dh_next)
                 dc = q.errors(dc_next + dh * o * (1 - tc * tc))

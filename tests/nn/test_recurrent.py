@@ -106,3 +106,28 @@ def test_sequence_to_sequence_with_time_distributed_linear() -> None:
     net = nn.Sequential(nn.Embedding(4, 4, rng=1), nn.LSTM(4, 8, rng=2), nn.Linear(8, 4, rng=3))
     losses = sgd_losses(net, X, T, nn.softmax_cross_entropy, lr=3.0, steps=60)
     assert losses[-1] < 0.4 * losses[0]  # position 0 is unpredictable: floor ~ ln(4)/6
+
+
+class _PlainPoints(nn.base.IdentityPoints):
+    """Identity points of another type: the LSTM takes its array version, not the kernels."""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_lstm_step_kernels_equal_the_array_version_bit_for_bit(dtype, return_sequences) -> None:
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((9, 6, 5)).astype(dtype) * 3
+    runs = []
+    for points in (None, _PlainPoints()):
+        layer = nn.LSTM(5, 7, rng=3, return_sequences=return_sequences, dtype=dtype)
+        if points is not None:
+            layer.q = points
+        Y, backprop = layer.forward(X, True)
+        dY = rng.standard_normal(Y.shape).astype(dtype) if not runs else runs[0][3]
+        dX = backprop(dY)
+        runs.append((Y, dX, {k: p.grad.copy() for k, p in layer.params.items()}, dY))
+    (Y0, dX0, g0, _), (Y1, dX1, g1, _) = runs
+    np.testing.assert_array_equal(Y0, Y1)
+    np.testing.assert_array_equal(dX0, dX1)
+    for k in g0:
+        np.testing.assert_array_equal(g0[k], g1[k])
