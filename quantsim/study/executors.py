@@ -168,6 +168,8 @@ def run_study(study: Study | str | Path, store: str | Path | None = None, *,
             prog.say(f"{len(todo)} runs to do ({len(resuming)} to resume), {summary.skipped} "
                      f"already finished; store {store_path}")
             if todo:
+                if executor == "local":
+                    _check_devices(todo)
                 git = _git()
                 if executor == "local":
                     summary.interrupted = _run_local(st, todo, workers=workers, runner=rname,
@@ -187,6 +189,31 @@ def run_study(study: Study | str | Path, store: str | Path | None = None, *,
             return summary
     finally:
         os.close(lock_fd)
+
+
+def _check_devices(todo: list[Any]) -> None:
+    """Fail before any run starts when a run asks for a device this machine cannot provide
+    (local executor: the runs execute here), naming the runs and the fix."""
+    from quantsim import backend
+    from quantsim.errors import DeviceError
+
+    wanted: dict[str, list[str]] = {}
+    for r in todo:
+        device = str(r.config.get("device") or "cpu")
+        if device != "cpu":
+            wanted.setdefault(device, []).append(r.label)
+    for device, labels in wanted.items():
+        try:
+            backend.select_device(device)
+        except DeviceError as e:
+            names = sorted(set(labels))
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            raise StudyError(
+                f"{len(labels)} run(s) ask for device {device!r} (labels {shown}), which this "
+                f"machine cannot provide: {e}. Run the study on a machine with that GPU (or with "
+                "--executor ray on a cluster that has one), or set device = \"cpu\" in the "
+                "study file; nothing was run.") from None
 
 
 def _run_local(st: Store, todo: list[Any], *, workers: int | None, runner: str,

@@ -1,6 +1,6 @@
 """A tiny stand-in for ``quantsim.runner`` (same contract, no data, no sklearn): fast worker
 processes for the executor tests. Config keys: network ("toy"), dataset ("none"), epochs, lr,
-seed, mode ("ok" | "fail" | "diverge"), sleep (seconds per epoch), precision."""
+seed, mode ("ok" | "fail" | "diverge"), sleep (seconds per epoch), precision, device."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 from quantsim import checkpoint
 from quantsim.errors import QuantsimError
 
-KEYS = {"network", "dataset", "epochs", "lr", "seed", "mode", "sleep", "precision"}
+KEYS = {"network", "dataset", "epochs", "lr", "seed", "mode", "sleep", "precision", "device"}
 
 
 class ConfigError(QuantsimError, ValueError):

@@ -236,3 +236,21 @@ def test_bad_executor(tmp_path, write, executor):
 
     with pytest.raises(StudyError, match="executor"):
         run_study(write(TOY), tmp_path / "s.sqlite", executor=executor, runner=FAKE)
+
+
+def test_unavailable_device_fails_before_any_run(tmp_path, write):
+    from quantsim import backend
+    from quantsim.errors import StudyError
+
+    if backend.cuda_available():
+        pytest.skip("this machine has a usable CUDA GPU")
+    path = write(TOY + """
+[[variants]]
+label = "gpu"
+device = "cuda"
+""")
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(StudyError, match=r"2 run\(s\) ask for device 'cuda' .*nothing was run"):
+        run_study(path, store, workers=1, runner=FAKE, progress=None, poll=0.1)
+    df = load_results(store)
+    assert set(df["status"]) == {"queued"} and (df["epochs_done"] == 0).all()
