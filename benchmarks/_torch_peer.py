@@ -35,13 +35,50 @@ def data(model: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def qpytorch_mlp():
+    """The MLP with QPyTorch quantizers mirroring bench_train's ``allq`` policy as far as
+    QPyTorch can express it: 8-bit floats (exp 4, man 3; QPyTorch's own format, not OCP E4M3)
+    for activations/errors (stochastic) after every layer, weights (nearest) and gradients
+    (stochastic) in the optimizer wrapper, momentum and the weight accumulator in 16-bit fixed
+    point with 12 fraction bits (stochastic). Returns (net, wrap) with wrap(optimizer)."""
+    from qtorch import FixedPoint, FloatingPoint
+    from qtorch.optim import OptimLP
+    from qtorch.quant import Quantizer, quantizer
+    from torch import nn
+
+    fp8 = FloatingPoint(exp=4, man=3)
+    fixed = FixedPoint(wl=16, fl=12)
+
+    def act():
+        return Quantizer(forward_number=fp8, backward_number=fp8,
+                         forward_rounding="stochastic", backward_rounding="stochastic")
+
+    net = nn.Sequential(nn.Linear(784, 1000), act(), nn.ReLU(), act(), nn.Linear(1000, 1000),
+                        act(), nn.ReLU(), act(), nn.Linear(1000, 10), act())
+
+    def wrap(opt):
+        return OptimLP(
+            opt,
+            weight_quant=quantizer(forward_number=fp8, forward_rounding="nearest"),
+            grad_quant=quantizer(forward_number=fp8, forward_rounding="stochastic"),
+            momentum_quant=quantizer(forward_number=fixed, forward_rounding="stochastic"),
+            acc_quant=quantizer(forward_number=fixed, forward_rounding="stochastic"),
+        )
+
+    return net, wrap
+
+
 def torch_step(model: str, threads: int):
     import torch
     from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if model == "mlp":
+    wrap = None
+    if model == "mlp-qpytorch":
+        net, wrap = qpytorch_mlp()
+        model = "mlp"
+    elif model == "mlp":
         net = nn.Sequential(nn.Linear(784, 1000), nn.ReLU(), nn.Linear(1000, 1000), nn.ReLU(),
                             nn.Linear(1000, 10))
     elif model == "lenet5":
@@ -63,12 +100,18 @@ def torch_step(model: str, threads: int):
 
         net = RowLSTM()
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
+    if wrap is not None:
+        opt = wrap(opt)
     Xn, yn = data(model)
     X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
     loss_fn = nn.CrossEntropyLoss()
 
+    # QPyTorch's OptimLP.zero_grad has no set_to_none; plain PyTorch keeps its buffers.
+    zero_grad = opt.zero_grad if wrap is not None else (
+        lambda: opt.zero_grad(set_to_none=False))
+
     def step() -> float:
-        opt.zero_grad(set_to_none=False)
+        zero_grad()
         loss = loss_fn(net(X), y)
         loss.backward()
         opt.step()

@@ -124,7 +124,12 @@ def bench_qpytorch(x, repeats) -> tuple[list[dict[str, Any]], str]:
             rows.append({"library": "QPyTorch", "operation": what, "like": like,
                          "rounding": rounding, "melem_s": n / t["best_s"] / 1e6,
                          "best_s": t["best_s"]})
-    version = getattr(sys.modules.get("qtorch"), "__version__", "?")
+    try:  # qtorch has no __version__
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("qtorch")
+    except Exception:  # noqa: BLE001 - a version string is all we want
+        version = "?"
     threads = torch.get_num_threads()
     return rows, f"QPyTorch {version} (torch {torch.__version__}, {threads} threads)"
 

@@ -5,6 +5,9 @@ same numbers as one JSON document). In one process, batch 128, float32:
 
 * MLP 784-1000-1000-10 (ReLU), LeNet-5 (conv 6@5x5 pad 2, max pool, conv 16@5x5, max pool,
   120, 84, 10; ReLU), LSTM(128) over 28 rows of 28 pixels + a linear classifier;
+* QPyTorch (``pip install qtorch``, when installed): the MLP with its quantizers on every
+  activation/error and its optimizer wrapper (``qpytorch-allq``, see `_torch_peer.py`), as the
+  peer of quantsim's ``allq``;
 * quantsim (all roles float32) vs PyTorch CPU with the same thread count as numpy's BLAS
   (PyTorch in a child process with the user's OpenMP settings, its steps timed in blocks
   between quantsim's rounds: see `_torch_peer.py` for why);
@@ -171,6 +174,14 @@ PEER_BLOCKS = 5
 PEER_SETTLE = 0.3
 
 
+def qpytorch_available() -> bool:
+    """Whether QPyTorch (``pip install qtorch``) can be imported beside torch."""
+    import importlib.util
+
+    return (importlib.util.find_spec("qtorch") is not None
+            and importlib.util.find_spec("torch") is not None)
+
+
 class TorchPeer:
     """PyTorch training steps run in a child process (`_torch_peer.py`) with the user's OpenMP
     environment; `run(n)` runs n consecutive steps there and returns their times (ms)."""
@@ -211,26 +222,29 @@ class TorchPeer:
 
 def time_interleaved(
     steps: dict[str, Callable[[], float]], warmup: int, n: int, fewer: dict[str, int],
-    peer: TorchPeer | None = None,
+    peers: dict[str, tuple[TorchPeer, int]] | None = None,
 ) -> dict[str, list[float]]:
     """Warm every step up, then time them round-robin; returns ms per call for each.
 
     A configuration named in ``fewer`` (a slow one) takes part only in that many rounds,
-    spread evenly over the ``n`` rounds. The `peer`'s n steps run as PEER_BLOCKS blocks spread
-    over the rounds, each followed by PEER_SETTLE seconds in which its threads go idle."""
+    spread evenly over the ``n`` rounds. Each of the `peers` (name -> (process, steps)) runs its
+    steps as PEER_BLOCKS blocks spread over the rounds, each followed by PEER_SETTLE seconds in
+    which its threads go idle."""
+    peers = peers or {}
     for k, fn in steps.items():
         for _ in range(warmup if k not in fewer else min(warmup, 1)):
             fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
-    if peer is not None:
+    for name, (peer, _) in peers.items():
         peer.run(warmup)
-        times["pytorch"] = []
+        times[name] = []
     blocks = min(PEER_BLOCKS, n)
     for r in range(n):
         done = ((r + 1) * blocks) // n  # peer blocks due by the end of this round
-        if peer is not None and done != (r * blocks) // n:
-            times["pytorch"] += peer.run(done * n // blocks - len(times["pytorch"]))
-            time.sleep(PEER_SETTLE)
+        if done != (r * blocks) // n:
+            for name, (peer, total) in peers.items():
+                times[name] += peer.run(done * total // blocks - len(times[name]))
+                time.sleep(PEER_SETTLE)
         for k, fn in steps.items():
             if k in fewer and (r * fewer[k]) // n == ((r + 1) * fewer[k]) // n:
                 continue
@@ -272,6 +286,7 @@ def ratio_rows(model: str, med: dict[str, float], every: int) -> dict[str, float
         ("stats on/off", "allq+stats", "allq"),
         ("stats/K on/off", f"allq+stats/{every}", f"allq/{every}"),
         ("allq+acc_fp16/float32", "allq+acc_fp16", "float32"),
+        ("qpytorch-allq/pytorch", "qpytorch-allq", "pytorch"),
     ]
     return {f"{model}: {name}": med[a] / med[b] for name, a, b in pairs if a in med and b in med}
 
@@ -285,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-acc", action="store_true", help="skip fp16 chunked accumulation")
     ap.add_argument("--acc-steps", type=int, default=5,
                     help="timed steps of the (slow) fp16-accumulation configuration")
+    ap.add_argument("--qpytorch-steps", type=int, default=20,
+                    help="timed steps of QPyTorch's all-roles MLP (when qtorch is installed)")
     ap.add_argument("--stats-every", type=int, default=25, metavar="K",
                     help="sampling interval of the allq+stats/K configuration (default 25, the "
                          "runner's default stats_every)")
@@ -320,11 +337,16 @@ def main(argv: list[str] | None = None) -> int:
         blocks = max(3, args.steps // k)
         fewer = {"allq+acc_fp16": max(1, min(args.acc_steps, args.steps)),
                  f"allq+stats/{k}": blocks, f"allq/{k}": blocks}
-        peer = None if args.no_torch else TorchPeer(model, threads)
+        peers: dict[str, tuple[TorchPeer, int]] = {}
         try:
-            times = time_interleaved(cfg, args.warmup, args.steps, fewer, peer)
+            if not args.no_torch:
+                peers["pytorch"] = (TorchPeer(model, threads), args.steps)
+                if model == "mlp" and qpytorch_available():
+                    peers["qpytorch-allq"] = (TorchPeer("mlp-qpytorch", threads),
+                                              max(1, min(args.qpytorch_steps, args.steps)))
+            times = time_interleaved(cfg, args.warmup, args.steps, fewer, peers)
         finally:
-            if peer is not None:
+            for peer, _ in peers.values():
                 peer.close()
         for name in (f"allq+stats/{k}", f"allq/{k}"):
             times[name] = [t / k for t in times[name]]
@@ -378,12 +400,13 @@ def main(argv: list[str] | None = None) -> int:
           f"(after {args.warmup} warm-up steps; allq+acc_fp16: {args.acc_steps} steps)")
     print(f"allq = {ALLQ}")
     print(f"allq+acc_fp16 = allq + {ACC} (chunk 32)\n")
-    cols = list(next(iter(results.values())).keys()) if results else []
+    cols = list(dict.fromkeys(c for r in results.values() for c in r))
     head = f"{'ms/step (median)':<18}" + "".join(f"{c:>15}" for c in cols)
     print(head)
     print("-" * len(head))
     for model, r in results.items():
-        print(f"{model:<18}" + "".join(f"{r[c]['median_ms']:>15.2f}" for c in cols))
+        print(f"{model:<18}" + "".join(f"{r[c]['median_ms']:>15.2f}" if c in r else f"{'-':>15}"
+                                       for c in cols))
     print()
     print(f"{'ratio':<36}{'value':>8}{'target':>9}  ")
     print("-" * 58)
