@@ -5,6 +5,9 @@ derivatives, concatenations). Here numpy still evaluates the transcendental func
 ``exp`` and ``tanh``, so the values are the array version's) and one pass per step does the
 rest with the same float operations in the same order, in the arrays' dtype: results are equal
 bit for bit. Used when the activation and error points change nothing and observe nothing.
+
+The sequence buffers are passed whole with the step index ``t`` (C-contiguous 3-D arrays: each
+row of a step is contiguous, so the inner loops vectorise).
 """
 
 from __future__ import annotations
@@ -13,39 +16,45 @@ import numba
 
 
 @numba.njit(cache=True)
-def gates_and_cell(z, e, tg, c_prev, a, c):
-    """a = (σ(z_i), σ(z_f), σ(z_o), g) with σ from e = exp(−|z|) over the first 3H columns as
-    `activations.sigmoid` forms it, g = tg = tanh(z_g); c = f·c_prev + i·g. Any strides."""
-    N, H = c.shape
-    one = a.dtype.type(1)
+def gates_and_cell(z, e, tg, t, A, C):
+    """A[:, t] = (σ(z_i), σ(z_f), σ(z_o), g) with σ from e = exp(−|z|) over the first 3H
+    columns as `activations.sigmoid` forms it, g = tg = tanh(z_g);
+    C[:, t] = f·C[:, t−1] + i·g (C[:, −1] = 0). z: (N, 4H); e: (N, 3H); tg: (N, H)."""
+    N, H = tg.shape
+    one = A.dtype.type(1)
+    zero = A.dtype.type(0)
     for n in range(N):
-        zn, en, an, tgn, cpn, cn = z[n], e[n], a[n], tg[n], c_prev[n], c[n]  # rows: unit stride
         for k in range(3 * H):
-            ek = en[k]
-            an[k] = one / (one + ek) if zn[k] >= 0 else ek / (one + ek)
+            # Both quotients, then a select (as the array version): the loop vectorises.
+            ek = e[n, k]
+            d = one + ek
+            pos, neg = one / d, ek / d
+            A[n, t, k] = pos if z[n, k] >= 0 else neg
         for j in range(H):
-            g = tgn[j]
-            an[3 * H + j] = g
-            cn[j] = an[H + j] * cpn[j] + an[j] * g
+            g = tg[n, j]
+            A[n, t, 3 * H + j] = g
+            c_prev = C[n, t - 1, j] if t > 0 else zero
+            C[n, t, j] = A[n, t, H + j] * c_prev + A[n, t, j] * g
 
 
 @numba.njit(cache=True)
-def step_back(dh_in, dh_next, dc_next, a, c_prev, tc, dz, dc_out):
+def step_back(dH, t, dh_next, dc_next, A, C, tc, DZ, dc_out):
     """One step of backpropagation through time (the formulas of `recurrent.LSTM`, tc =
-    tanh(c_t)): dh = dh_in + dh_next; dc = dc_next + dh·o·(1 − tc²); dz per gate;
+    tanh(C[:, t])): dh = dH[:, t] + dh_next; dc = dc_next + dh·o·(1 − tc²); DZ[:, t] per gate;
     dc_out = dc·f."""
     N, H = tc.shape
-    one = dz.dtype.type(1)
+    one = DZ.dtype.type(1)
+    zero = DZ.dtype.type(0)
     for n in range(N):
-        an, tcn, dzn, cpn = a[n], tc[n], dz[n], c_prev[n]
-        dhin, dhnx, dcnx, dco = dh_in[n], dh_next[n], dc_next[n], dc_out[n]
         for j in range(H):
-            i, f, o, g = an[j], an[H + j], an[2 * H + j], an[3 * H + j]
-            t = tcn[j]
-            dh = dhin[j] + dhnx[j]
-            dc = dcnx[j] + dh * o * (one - t * t)
-            dzn[j] = dc * g * i * (one - i)
-            dzn[H + j] = dc * cpn[j] * f * (one - f)
-            dzn[2 * H + j] = dh * t * o * (one - o)
-            dzn[3 * H + j] = dc * i * (one - g * g)
-            dco[j] = dc * f
+            i, f = A[n, t, j], A[n, t, H + j]
+            o, g = A[n, t, 2 * H + j], A[n, t, 3 * H + j]
+            c_prev = C[n, t - 1, j] if t > 0 else zero
+            tcj = tc[n, j]
+            dh = dH[n, t, j] + dh_next[n, j]
+            dc = dc_next[n, j] + dh * o * (one - tcj * tcj)
+            DZ[n, t, j] = dc * g * i * (one - i)
+            DZ[n, t, H + j] = dc * c_prev * f * (one - f)
+            DZ[n, t, 2 * H + j] = dh * tcj * o * (one - o)
+            DZ[n, t, 3 * H + j] = dc * i * (one - g * g)
+            dc_out[n, j] = dc * f

@@ -118,10 +118,11 @@ class LSTM(_Recurrent):
         for t in range(T):
             z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
             if fused:
-                e = xp.exp(-xp.abs(z[:, : 3 * H]))
-                _lstm_kernels.gates_and_cell(z, e, xp.tanh(z[:, 3 * H :]), c, A[:, t], C[:, t])
+                z = np.ascontiguousarray(z)
+                e = np.exp(-np.abs(z[:, : 3 * H]))
+                _lstm_kernels.gates_and_cell(z, e, np.tanh(z[:, 3 * H :]), t, A, C)
                 c = C[:, t]
-                h = xp.multiply(A[:, t, 2 * H : 3 * H], xp.tanh(c), out=Hs[:, t])
+                h = np.multiply(A[:, t, 2 * H : 3 * H], np.tanh(c), out=Hs[:, t])
                 continue
             z = q.activations(z)
             a = xp.concatenate([sigmoid(z[:, : 3 * H]), xp.tanh(z[:, 3 * H :])], axis=1)
@@ -137,17 +138,19 @@ class LSTM(_Recurrent):
             dh_next = xp.zeros((N, H), dtype=dt)
             dc_next = xp.zeros((N, H), dtype=dt)
             fused_back = fused and isinstance(dH, np.ndarray) and dH.dtype == dt
-            dc_buf = xp.empty((N, H), dtype=dt) if fused_back else None
+            if fused_back:
+                dH = np.ascontiguousarray(dH)
+                dc_buf = np.empty((N, H), dtype=dt)
             for t in range(T - 1, -1, -1):
-                a = A[:, t]
-                c_prev = C[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
                 if fused_back:
-                    _lstm_kernels.step_back(dH[:, t], dh_next, dc_next, a, c_prev,
-                                            xp.tanh(C[:, t]), DZ[:, t], dc_buf)
+                    _lstm_kernels.step_back(dH, t, np.ascontiguousarray(dh_next), dc_next, A, C,
+                                            np.tanh(C[:, t]), DZ, dc_buf)
                     dc_next, dc_buf = dc_buf, dc_next
                     if t > 0:
                         dh_next = q.matmul(DZ[:, t], Uq.T)
                     continue
+                a = A[:, t]
+                c_prev = C[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
                 i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
                 tc = xp.tanh(C[:, t])
                 dh = q.errors(dH[:, t] + dh_next)
