@@ -204,14 +204,14 @@ def write_report(data: ReportData, out_dir: str | Path, *, command: str | None =
     date = date or _dt.datetime.now(_dt.timezone.utc)
     meta = {
         "command": command or f"quantsim report {data.store_path or 'STORE'} -o {out}",
-        "store": data.store_path or "(frames given in Python)",
-        "study": data.study_path,
+        "store": _display_path(data.store_path) or "(frames given in Python)",
+        "study": _display_path(data.study_path),
         "version": quantsim_version(),
         "commit": commit or git_commit(),
         "date": date.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "run_commits": ", ".join(str(c) for c in ordered_unique(
             prep["git_commit"].dropna())) if "git_commit" in prep.columns else "",
-        "reference": data.reference_path,
+        "reference": _display_path(data.reference_path),
     }
 
     report = Report(directory=out, markdown=out / "index.md", html=out / "index.html",
@@ -478,3 +478,14 @@ def _html(data: ReportData, meta: dict[str, Any], table: Table, ref_tab: Any,
         H.append("</ul>")
     H += ["</body>", "</html>", ""]
     return "\n".join(H)
+
+
+def _display_path(path: str | Path | None) -> str | None:
+    """A path as the report shows it: relative to the working directory when inside it (so
+    a report regenerated in another clone names the same files), else unchanged."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
