@@ -207,31 +207,34 @@ def run_elementwise(
         return
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     xbits, outbits = flat_x.view(carrier.bits_dtype), flat_out.view(carrier.bits_dtype)
+    n = flat_x.size
+    # The float32 fast core where it applies; the full statistics pass is dominated by
+    # counting, so it keeps the general core (one kernel fewer to compile).
+    fast = (float32_fast.fast_params(carrier, p, rnd) if stats is None or counts_only
+            else None)
+    if fast is not None:
+        twos = p.kind == scalar.KIND_FIXED
+        if stats is None:
+            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
+                       twos, np.uint64(key), 0)
+            return
+        rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
+        cpu.launch(cpu.quantize_elementwise_counts_fast, n, flat_x, xbits, outbits, fast,
+                   rnd.code, twos, np.uint64(key), 0, threshold, rows)
+        stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
+        return
     args = (
         carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
         carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
         rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
     )
-    n = flat_x.size
-    # The float32 fast core where it applies; the statistics pass is dominated by counting,
-    # so it keeps the general core (one kernel fewer to compile).
-    fast = float32_fast.fast_params(carrier, p, rnd)
-    twos = p.kind == scalar.KIND_FIXED
     if stats is None:
-        if fast is None:
-            cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
-        else:
-            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
-                       twos, np.uint64(key), 0)
+        cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
         return
     if counts_only:
         rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
-        if fast is None:
-            cpu.launch(cpu.quantize_elementwise_counts, n,
-                       flat_x, xbits, outbits, *args, threshold, rows)
-        else:
-            cpu.launch(cpu.quantize_elementwise_counts_fast, n, flat_x, xbits, outbits, fast,
-                       rnd.code, twos, np.uint64(key), 0, threshold, rows)
+        cpu.launch(cpu.quantize_elementwise_counts, n,
+                   flat_x, xbits, outbits, *args, threshold, rows)
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)

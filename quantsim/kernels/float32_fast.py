@@ -18,6 +18,8 @@ callers then use the general core. Same conventions and flags as `scalar.quantiz
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -36,6 +38,7 @@ def _bits(value: float) -> int:
     return int(np.float32(value).view(np.uint32))
 
 
+@functools.lru_cache(maxsize=1024)
 def fast_params(carrier, p, rnd) -> tuple | None:
     """Per-call constants of the fast core for grid `p` and rounding `rnd`, or None.
 
