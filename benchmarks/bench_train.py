@@ -33,6 +33,7 @@ interval; counting every call is reported next to it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -176,8 +177,6 @@ PEER_SETTLE = 0.3
 
 def qpytorch_available() -> bool:
     """Whether QPyTorch (``pip install qtorch``) can be imported beside torch."""
-    import importlib.util
-
     return (importlib.util.find_spec("qtorch") is not None
             and importlib.util.find_spec("torch") is not None)
 
@@ -321,10 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     blas = blas_info()
     threads = int(blas.get("threads") or 1)
     torch_info: dict[str, Any] = {}
+    if not args.no_torch and importlib.util.find_spec("torch") is None:
+        print("PyTorch is not installed: timing quantsim alone (pip install torch==2.13.0 for "
+              "the side-by-side run)", file=sys.stderr)
+        args.no_torch = True
     if not args.no_torch:
-        import importlib.metadata
+        from importlib.metadata import version as dist_version
 
-        torch_info = {"version": importlib.metadata.version("torch"), "threads": threads,
+        torch_info = {"version": dist_version("torch"), "threads": threads,
                       "omp_wait_policy": USER_OMP_WAIT_POLICY or "default",
                       "process": "separate (benchmarks/_torch_peer.py)"}
     load_before = load_average()
