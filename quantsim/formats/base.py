@@ -219,8 +219,8 @@ def run_elementwise(
                        twos, np.uint64(key), 0)
             return
         rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
-        cpu.launch(cpu.quantize_elementwise_counts_fast, n, flat_x, xbits, outbits, fast,
-                   rnd.code, twos, np.uint64(key), 0, threshold, rows)
+        cpu.launch(cpu.quantize_elementwise_counts_fast, n, xbits, outbits, fast, rnd.code,
+                   twos, np.uint64(key), 0, float32_fast.bits_at_or_below(threshold), rows)
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     args = (

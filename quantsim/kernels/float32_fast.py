@@ -26,7 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from quantsim.kernels import scalar
+from quantsim.kernels import rng, scalar
 
 SIGN = 0x80000000
 EXP_ALL = 0x7F800000
@@ -90,7 +90,16 @@ def fast_params(carrier, p, rnd) -> tuple | None:
     )
 
 
-random63 = scalar.compile_random63(numba.njit(inline="always"))
+def bits_at_or_below(threshold: float) -> int:
+    """The bits of the largest float32 <= `threshold` (>= 0, may be inf): a finite float32
+    magnitude exceeds `threshold` exactly when its bits exceed these."""
+    below = np.float32(threshold)
+    if float(below) > threshold:
+        below = np.nextafter(below, np.float32(0))
+    return int(below.view(np.uint32))
+
+
+random63_at = scalar.compile_random63(numba.njit(inline="always"), rng.random63_at)
 
 
 @intrinsic
@@ -110,10 +119,11 @@ def _bits_of_float(typingctx, value):
 
 
 @numba.njit(inline="always")
-def quantize_f32(u, fp, mode, twos, key, index):
+def quantize_f32(u, fp, mode, twos, counter):
     """Round the float32 with bits `u` (int64); `fp` from `fast_params`; `mode` a rounding
     code and `twos` (fixed point: stochastic rounding of the two's complement value) are
-    compile-time constants in hot loops. Returns (bits, flag)."""
+    compile-time constants in hot loops. `counter` is the element's random-stream counter
+    (`rng.random63_at`; unused unless stochastic). Returns (bits, flag)."""
     (d0, minnorm_bits, c, q, scale63, maxpos, maxneg, over_pos, over_neg, inf_pos, inf_neg,
      shift) = fp
     one = np.int64(1)
@@ -122,7 +132,7 @@ def quantize_f32(u, fp, mode, twos, key, index):
     away = negative == (mode == scalar.DOWN)  # directed modes: round |x| away from zero
     draw = np.int64(0)
     if mode == scalar.STOCHASTIC:
-        draw = random63(key, index) >> shift
+        draw = random63_at(counter) >> shift
 
     # Normal range of a floating format: the quantum is 2**d0 carrier ulps.
     low0 = (one << d0) - one
@@ -160,7 +170,8 @@ def quantize_f32(u, fp, mode, twos, key, index):
             rf = tr + q if (away and ax > tr) else tr
     rs = _bits_of_float(rf)
 
-    rm = rs if mag < minnorm_bits else rn
+    # Fixed point (`twos`) has no normal range: every value is on the constant quantum.
+    rm = rs if twos or mag < minnorm_bits else rn
     rb = rm | (u & np.int64(SIGN))
     flag = scalar.FLAG_OK
     if rm > (maxneg if negative else maxpos):

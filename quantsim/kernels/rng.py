@@ -52,6 +52,12 @@ def random63(key, index):
     return np.int64(mix64(key + (np.uint64(index) + np.uint64(1)) * GOLDEN) >> np.uint64(1))
 
 
+def random63_at(counter):
+    """`random63` from the element's counter `key + (index + 1) * GOLDEN` (uint64): loops over
+    consecutive elements step the counter by GOLDEN instead of multiplying."""
+    return np.int64(mix64(counter) >> np.uint64(1))
+
+
 def random63_numpy(key: int, index: np.ndarray) -> np.ndarray:
     """Vectorised `random63` for the numpy reference implementation."""
     with np.errstate(over="ignore"):

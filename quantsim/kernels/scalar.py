@@ -157,11 +157,12 @@ def _rebind(func, namespace):
     return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
 
 
-def compile_random63(jit):
-    """`rng.random63` compiled with `jit`, its helper included."""
+def compile_random63(jit, function=rng.random63):
+    """`rng.random63` (or another function of `rng` calling `mix64`) compiled with `jit`, its
+    helper included."""
     rng_ns = dict(vars(rng))
     rng_ns["mix64"] = jit(rng.mix64)
-    return jit(_rebind(rng.random63, rng_ns))
+    return jit(_rebind(function, rng_ns))
 
 
 def compile_core(jit):
