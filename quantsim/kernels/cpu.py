@@ -436,6 +436,25 @@ def _encode(n, msb, qe, mant_bits, bias):
     return n << np.int64(qe - (1 - bias - mant_bits))
 
 
+#: Largest block quantum exponent for the fast core: its constant 2**(qe + 23) must be a float32.
+_BLOCK_FAST_MAX_QE = 104
+
+
+@numba.njit(inline="always")
+def _block_fast_params(qe, maxpos, maxneg, rbits):
+    """`float32_fast.fast_params` of a saturating fixed-point grid with quantum 2**qe
+    (-149 <= qe <= 104) and largest magnitudes `maxpos` / `maxneg` (float32 bits)."""
+    sign = np.int64(float32_fast.SIGN)
+    c = float32_fast._float_of_bits((qe + np.int64(23 + 127)) << np.int64(23))
+    q_bits = ((qe + np.int64(127)) << np.int64(23) if qe >= -126
+              else np.int64(1) << (qe + np.int64(149)))
+    return (
+        np.int64(1), np.int64(float32_fast.EXP_ALL), c, float32_fast._float_of_bits(q_bits),
+        math.ldexp(1.0, int(63 - qe)), maxpos, maxneg, maxpos, maxneg | sign, maxpos,
+        maxneg | sign, np.int64(63 - rbits if rbits > 0 else 0),
+    )
+
+
 @numba.njit(parallel=True, cache=True)
 def quantize_blocks(
     x, xbits, out, outbits, mant_bits, bias, mbits, block, mode, rbits, key, offset,
@@ -460,7 +479,10 @@ def quantize_blocks(
     inf_bits = np.int64(2 * bias + 1) << np.int64(mant_bits)
     lowest_qe = 1 - bias - mant_bits
     top = np.int64(1) << np.int64(mbits - 1)
+    # The float32 fast core (without statistics): a block is fixed point with quantum 2**qe.
+    fast = mant_bits == 23 and mbits <= 23 and not want_stats
     for c in numba.prange(nchunks):
+        prefer_512_bit_vectors()
         b0 = c * blocks_per_chunk
         b1 = min(b0 + blocks_per_chunk, nblocks)
         f0 = (b0 // per_row) * length + (b0 % per_row) * block
@@ -485,13 +507,18 @@ def quantize_blocks(
             qe = max(e - (mbits - 2), np.int64(lowest_qe))
             maxpos = _encode(top - 1, mbits - 2, qe, mant_bits, bias)
             maxneg = _encode(top, mbits - 1, qe, mant_bits, bias)
-            # One inlined copy of the core with a run-time mode: block formats are not the hot
-            # path, and a copy per mode made this kernel take minutes to compile.
-            _round_range(
-                xb, ob, flags[j0 - f0:] if want_stats else flags, want_stats, j0, j1,
-                mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe, maxpos, maxneg,
-                scalar.OVERFLOW_SAT, mode, rbits, ukey, offset,
-            )
+            if fast and qe <= _BLOCK_FAST_MAX_QE:
+                _round_range_fast_mode(xb, ob, j0, j1, _block_fast_params(qe, maxpos, maxneg,
+                                                                          rbits),
+                                       mode, True, ukey, offset)
+            else:
+                # One inlined copy of the general core with a run-time mode (a copy per mode
+                # made this kernel take minutes to compile).
+                _round_range(
+                    xb, ob, flags[j0 - f0:] if want_stats else flags, want_stats, j0, j1,
+                    mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe, maxpos, maxneg,
+                    scalar.OVERFLOW_SAT, mode, rbits, ukey, offset,
+                )
         if want_stats:
             _count_range(xf, xb, of, ob, flags, f0, f1, mant_bits, bias, thresh, stats, hist, c)
 

@@ -30,6 +30,32 @@ def test_block_against_reference(M, k, shape, mode, dtype, rng):
     assert ok.all(), f"block<{M},{k}>@{mode}\n" + mismatch_report(x, got, want, ok)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_block_at_the_float32_fast_core_limits(mode, rng):
+    """float32 blocks take the fast core while the quantum 2**qe has qe <= 104 and the general
+    core above; blocks of subnormals have the smallest quantum. Both sides of each limit."""
+    M, k = 8, 4
+    exps = [110, 111, 112, 113, -126, -130, -149, 0]  # block max exponent: qe = e - (M - 2)
+    x = np.concatenate([
+        (rng.uniform(1.0, 2.0, (len(exps), k)) * np.exp2(np.array(exps, dtype=float))[:, None]),
+    ]).astype(np.float32)
+    x[:, 1:] *= rng.choice([-1.0, 1.0], (len(exps), k - 1)) * rng.uniform(0, 1, (len(exps), k - 1))
+    want = ref_block(x, M, k, mode)
+    got = quantize(x, f"block<{M},{k}>", rounding=mode, seed=3)
+    ok = same_value(got, want)
+    assert ok.all(), f"block<{M},{k}>@{mode}\n" + mismatch_report(x, got, want, ok)
+
+
+@pytest.mark.parametrize("rounding", ["stochastic", "stochastic<5>"])
+def test_block_stochastic_at_the_fast_core_limits_equals_the_reference(rounding, rng):
+    exps = np.array([110, 111, 112, -126, -130, -149, 0], dtype=float)
+    x = (rng.uniform(-2.0, 2.0, (len(exps), 64)) * np.exp2(exps)[:, None]).astype(np.float32)
+    fmt = parse("block<8,4>")
+    got = fmt.quantize(x, rounding=rounding, seed=9)
+    want = fmt.reference(x, rounding=rounding, seed=9)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_block_hand_example():
     # block<4,2>: E = floor(log2 3) = 1, scale 2^(1-2) = 0.5, n in [-8, 7]
     x = np.array([3.0, 0.3, -0.26, 0.24, 0.0, 0.0, 3.9, -4.0], np.float32)
