@@ -18,6 +18,11 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 # you mix the two in one process.) Effective only before numba's OpenMP layer loads.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from quantsim._allocator import tune_malloc as _tune_malloc  # noqa: E402
+
+# Large per-step buffers stay in the heap instead of being page-faulted in every step.
+MALLOC_TUNED = _tune_malloc()
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "quantize"]

@@ -306,3 +306,23 @@ def test_importing_quantsim_first_shortens_thread_spinning(name, default, user):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == user
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_importing_quantsim_keeps_large_buffers_in_the_heap():
+    """On glibc, `import quantsim` raises the mmap and trim thresholds (mallopt) unless
+    QUANTSIM_MALLOC_TUNING=0; a 16 MiB buffer then comes from the heap (glibc's mmapped chunks
+    carry the IS_MMAPPED bit, 0x2, in the size word before the block)."""
+    code = ("import ctypes, quantsim\n"
+            "libc = ctypes.CDLL('libc.so.6'); libc.malloc.restype = ctypes.c_void_p\n"
+            "p = libc.malloc(16 << 20)\n"
+            "size_word = ctypes.c_size_t.from_address(p - ctypes.sizeof(ctypes.c_size_t)).value\n"
+            "print(quantsim.MALLOC_TUNED, bool(size_word & 2))")
+    env = {k: v for k, v in os.environ.items() if k != "QUANTSIM_MALLOC_TUNING"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "False"]
+    env["QUANTSIM_MALLOC_TUNING"] = "0"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]
