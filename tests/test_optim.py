@@ -117,6 +117,18 @@ def test_clip_by_global_norm():
     np.testing.assert_allclose([value(a)[0], value(b)[0]], [-0.6, -0.8], atol=1e-15)
 
 
+def test_grad_norm_is_tracked_on_request_only():
+    """Without clipping the norm costs a pass over every gradient: computed only when asked."""
+    for track, want in ((True, 5.0), (False, None)):
+        a, b = FakeLayer("a", w=[0.0]), FakeLayer("b", w=[0.0])
+        opt = SGD([a, b], lr=1.0, track_grad_norm=track)
+        set_grads(a, w=[3.0])
+        set_grads(b, w=[4.0])
+        opt.step()
+        assert opt.last_grad_norm == want if want else math.isnan(opt.last_grad_norm)
+        np.testing.assert_allclose([value(a)[0], value(b)[0]], [-3.0, -4.0], atol=1e-15)
+
+
 def test_clip_leaves_small_gradients_alone():
     a = FakeLayer("a", w=[0.0])
     opt = SGD([a], lr=1.0, clip_norm=10.0)

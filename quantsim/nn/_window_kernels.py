@@ -56,33 +56,41 @@ def col2im(dwin: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int) ->
 
 
 @numba.njit(parallel=True, cache=True)
-def _max_windows(win, idx, y):
-    N, C, Ho, Wo, kh, kw = win.shape
+def _max_windows(Xp, kh, kw, sh, sw, idx, y):
+    N, C, Ho, Wo = y.shape
     for n in numba.prange(N):
         for c in range(C):
             for ho in range(Ho):
+                # One output row at a time, window offsets outermost, so the loop over the
+                # row vectorises. numpy's argmax: the first maximum, and the first NaN if there
+                # is one (once the best value is NaN nothing replaces it).
+                best, k_best = y[n, c, ho], idx[n, c, ho]
+                row0 = Xp[n, c, ho * sh]
                 for wo in range(Wo):
-                    # numpy's argmax: the first maximum, and the first NaN if there is one.
-                    best = win[n, c, ho, wo, 0, 0]
-                    k_best = 0
-                    for k in range(1, kh * kw):
-                        if np.isnan(best):
-                            break
-                        v = win[n, c, ho, wo, k // kw, k % kw]
-                        if v > best or np.isnan(v):
-                            best = v
-                            k_best = k
-                    idx[n, c, ho, wo] = k_best
-                    y[n, c, ho, wo] = best
+                    best[wo] = row0[wo * sw]
+                    k_best[wo] = 0
+                for i in range(kh):
+                    row = Xp[n, c, ho * sh + i]
+                    for j in range(kw):
+                        k = i * kw + j
+                        for wo in range(Wo):
+                            v = row[wo * sw + j]
+                            b = best[wo]
+                            take = v > b or (np.isnan(v) and not np.isnan(b))
+                            best[wo] = v if take else b
+                            k_best[wo] = k if take else k_best[wo]
 
 
-def max_windows(win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index (row-major offset) and value of the first maximum of each window of a
-    ``(N, C, Ho, Wo, kh, kw)`` view, as numpy's ``argmax`` picks it."""
-    shape = win.shape[:4]
+def max_windows(Xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Index (row-major offset) and value of the first maximum of each window of a padded
+    ``(N, C, H, W)`` image, as numpy's ``argmax`` over the windows picks it."""
+    (kh, kw), (sh, sw) = kernel, stride
+    N, C, H, W = Xp.shape
+    shape = (N, C, (H - kh) // sh + 1, (W - kw) // sw + 1)
     idx = np.empty(shape, dtype=np.int64)
-    y = np.empty(shape, dtype=win.dtype)
-    _max_windows(win, idx, y)
+    y = np.empty(shape, dtype=Xp.dtype)
+    _max_windows(Xp, kh, kw, sh, sw, idx, y)
     return idx, y
 
 

@@ -56,7 +56,7 @@ def test_max_pooling_kernels_match_argmax_and_onehot(geo, dtype):
     shape = win.shape
     flat = win.reshape(*shape[:4], kh * kw)
     idx_want = flat.argmax(axis=-1)
-    idx, y = _window_kernels.max_windows(win)
+    idx, y = _window_kernels.max_windows(Xp, (kh, kw), (sh, sw))
     np.testing.assert_array_equal(idx, idx_want)
     y_want = np.take_along_axis(flat, idx_want[..., None], axis=-1)[..., 0]
     np.testing.assert_array_equal(_bits(y), _bits(y_want))
