@@ -114,3 +114,25 @@ def sum_squares(x: np.ndarray) -> float:
     partial = np.empty(max(1, -(-x.size // SUM_CHUNK)), dtype=np.float64)
     launch(_sum_squares, x.size, x.reshape(-1), partial)
     return float(np.add.reduce(partial, dtype=np.float64)) if x.size else 0.0
+
+
+@numba.njit(parallel=True, cache=True)
+def _channel_sums(x, out):
+    N, C, P = x.shape
+    zero = x.dtype.type(0)
+    for c in numba.prange(C):
+        acc = zero
+        for n in range(N):
+            for p in range(P):
+                acc += x[n, c, p]
+        out[c] = acc
+
+
+def channel_sums(x: np.ndarray) -> np.ndarray:
+    """Per-channel sums of an ``(N, C, H, W)`` array as numpy computes
+    ``x.transpose(0, 2, 3, 1).reshape(-1, C).sum(axis=0)``: from +0.0, adding in (n, h, w)
+    order — without the transposed copy (a convolution's bias gradient)."""
+    N, C = x.shape[:2]
+    out = np.empty(C, dtype=x.dtype)
+    launch(_channel_sums, x.size, x.reshape(N, C, -1), out)
+    return out

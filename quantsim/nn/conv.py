@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from quantsim.nn import _fused
 from quantsim.nn._im2col import col2im, im2col, out_size, pad2d, unpad2d
 from quantsim.nn._util import (
     RngLike,
@@ -93,7 +94,9 @@ class Conv2d(Layer):
             dYm = dY.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
             W.grad += q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape), tag="W")
             if b is not None:
-                b.grad += q.gradients(dYm.sum(axis=0), tag="b")
+                db = (_fused.channel_sums(dY) if _fused.applies(dY) and dY.size
+                      else dYm.sum(axis=0))
+                b.grad += q.gradients(db, tag="b")
             if not input_grad and plain_matmul(q, dYm.dtype):
                 return None  # the caller does not need dX (the network's input)
             dcols = q.matmul(dYm, Wm)

@@ -77,3 +77,18 @@ def test_applies_only_to_contiguous_float_arrays_of_one_dtype():
     assert not _fused.applies(a, a.astype(np.float64))
     assert not _fused.applies(a.astype(np.int32))
     assert not _fused.applies([1.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 2, 7), (2, 4, 1, 1), (128, 6, 28, 28)])
+def test_channel_sums_match_numpy_sum_over_the_transposed_rows(shape, dtype):
+    """A convolution's bias gradient: numpy's order ((n, h, w) in turn from +0.0), the sign
+    of a zero sum and NaN / inf included."""
+    for seed in (0, 1):
+        x = _values(math.prod(shape), dtype, seed=seed).reshape(shape)
+        if seed:  # finite values, some channels all -0.0 (their sum is +0.0)
+            x = np.where(np.isfinite(x), x, dtype(-0.0))
+            x[0, :, 0, 0] = -0.0
+            x[:, ::2] = -0.0
+        want = x.transpose(0, 2, 3, 1).reshape(-1, shape[1]).sum(axis=0)
+        np.testing.assert_array_equal(_bits(_fused.channel_sums(x)), _bits(want))
