@@ -62,7 +62,8 @@ def _max_windows(Xp, kh, kw, sh, sw, idx, y):
         for c in range(C):
             for ho in range(Ho):
                 # One output row at a time with the window offsets outermost, so the inner
-                # loop runs along the row (measured 1.4x faster than window by window).
+                # loop runs along the row (with reading Xp directly: LeNet-5's first pooling
+                # 2.0 -> 1.2-1.3 ms, from window by window over a strided view).
                 # numpy's argmax: the first maximum, and the first NaN if there is one (once
                 # the best value is NaN nothing replaces it).
                 best, k_best = y[n, c, ho], idx[n, c, ho]
