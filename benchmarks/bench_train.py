@@ -20,10 +20,13 @@ same numbers as one JSON document). In one process, batch 128, float32:
 A step is forward + softmax cross-entropy + backward + SGD-momentum update on one fixed random
 batch, exactly as ``quantsim.train.Trainer`` runs it (no gradient w.r.t. the data, as in
 PyTorch, where the input does not require grad). Every configuration is warmed up, then the
-quantsim configurations are timed *interleaved* (one step of each, round after round) so that
-load changes on a shared machine hit all of them alike; PyTorch's steps run in a few blocks
-spread over the same rounds. The tables give the median ms/step and ratios of medians measured in
-this run.
+quantsim configurations are timed *interleaved*, round after round, so that load changes on a
+shared machine hit all of them alike: in each round every configuration runs one untimed step
+and then ``--block`` (default 10) timed steps back to back, as a training loop runs them, its
+arrays in cache (``--block 1``: single steps, each after another configuration's, which made
+the float32 MLP step 7.5 -> 9.5 ms). PyTorch's steps run in a few blocks of consecutive steps
+spread over the same rounds. The tables give the median ms/step and ratios of medians measured
+in this run.
 
 Targets (issue 3): quantsim/PyTorch <= 1.0 (MLP), <= 1.5 (LeNet-5), <= 1.3 (LSTM); all roles
 quantized / float32 <= 1.25 (MLP); statistics on / off <= 1.10 (at the default sampling
@@ -221,14 +224,18 @@ class TorchPeer:
 
 def time_interleaved(
     steps: dict[str, Callable[[], float]], warmup: int, n: int, fewer: dict[str, int],
-    peers: dict[str, tuple[TorchPeer, int]] | None = None,
+    peers: dict[str, tuple[TorchPeer, int]] | None = None, block: int = 1,
 ) -> dict[str, list[float]]:
     """Warm every step up, then time them round-robin; returns ms per call for each.
 
-    A configuration named in ``fewer`` (a slow one) takes part only in that many rounds,
-    spread evenly over the ``n`` rounds. Each of the `peers` (name -> (process, steps)) runs its
-    steps as PEER_BLOCKS blocks spread over the rounds, each followed by PEER_SETTLE seconds in
-    which its threads go idle."""
+    Each round runs every configuration for ``block`` consecutive timed calls, after one untimed
+    call when ``block`` > 1 (the configuration's arrays back in cache, as in a training loop,
+    which runs one configuration's steps back to back); ``block`` = 1 times single calls that
+    follow another configuration's, caches holding its arrays. ``n`` timed calls in all per
+    configuration. A configuration named in ``fewer`` (a slow one) takes part only in that many
+    calls, spread evenly over the rounds. Each of the `peers` (name -> (process, steps)) runs
+    its steps as PEER_BLOCKS blocks spread over the rounds, each followed by PEER_SETTLE seconds
+    in which its threads go idle."""
     peers = peers or {}
     for k, fn in steps.items():
         for _ in range(warmup if k not in fewer else min(warmup, 1)):
@@ -237,19 +244,25 @@ def time_interleaved(
     for name, (peer, _) in peers.items():
         peer.run(warmup)
         times[name] = []
-    blocks = min(PEER_BLOCKS, n)
-    for r in range(n):
-        done = ((r + 1) * blocks) // n  # peer blocks due by the end of this round
-        if done != (r * blocks) // n:
+    rounds = max(1, -(-n // block))
+    blocks = min(PEER_BLOCKS, rounds)
+    for r in range(rounds):
+        done = ((r + 1) * blocks) // rounds  # peer blocks due by the end of this round
+        if done != (r * blocks) // rounds:
             for name, (peer, total) in peers.items():
                 times[name] += peer.run(done * total // blocks - len(times[name]))
                 time.sleep(PEER_SETTLE)
         for k, fn in steps.items():
-            if k in fewer and (r * fewer[k]) // n == ((r + 1) * fewer[k]) // n:
+            total = fewer.get(k, n)
+            due = min(total, ((r + 1) * total) // rounds) - len(times[k])
+            if due <= 0:
                 continue
-            t0 = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t0) * 1e3)
+            if block > 1:
+                fn()
+            for _ in range(due):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append((time.perf_counter() - t0) * 1e3)
     return times
 
 
@@ -295,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS), help="comma list of mlp,lenet5,lstm")
     ap.add_argument("--steps", type=int, default=30, help="timed steps per configuration")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration")
+    ap.add_argument("--block", type=int, default=10,
+                    help="consecutive timed steps of one configuration per round, after one "
+                         "untimed step (1: single steps, each after another configuration's)")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     ap.add_argument("--no-acc", action="store_true", help="skip fp16 chunked accumulation")
     ap.add_argument("--acc-steps", type=int, default=5,
@@ -347,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                 if model == "mlp" and qpytorch_available():
                     peers["qpytorch-allq"] = (TorchPeer("mlp-qpytorch", threads),
                                               max(1, min(args.qpytorch_steps, args.steps)))
-            times = time_interleaved(cfg, args.warmup, args.steps, fewer, peers)
+            times = time_interleaved(cfg, args.warmup, args.steps, fewer, peers, args.block)
         finally:
             for peer, _ in peers.values():
                 peer.close()
@@ -381,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "stats_every": args.stats_every,
         "warmup": args.warmup,
+        "block": args.block,
         "ms_per_step": results,
         "ratios": ratios,
         "targets": {
@@ -399,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
           f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
           f"load average {load_before} -> {doc['load_average_after']}")
-    print(f"batch {BATCH}, float32, median over {args.steps} steps (quantsim interleaved) "
+    print(f"batch {BATCH}, float32, median over {args.steps} steps (quantsim interleaved in "
+          f"blocks of {args.block} consecutive steps) "
           f"(after {args.warmup} warm-up steps; allq+acc_fp16: {args.acc_steps} steps)")
     print(f"allq = {ALLQ}")
     print(f"allq+acc_fp16 = allq + {ACC} (chunk 32)\n")

@@ -323,8 +323,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for s in self.slots:
-            if s.param.grad is not None:
-                s.param.grad[...] = 0
+            s.param.zero_grad()
 
     def step(self) -> bool:
         """Apply one update from the accumulated gradients; False if it was skipped."""

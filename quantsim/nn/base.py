@@ -2,8 +2,8 @@
 
 A layer is explicit like hardware: ``forward(X, train) -> (Y, backprop)`` computes the output and
 returns a closure; ``backprop(dY) -> dX`` returns the error for the layer below and *adds* the
-parameter gradients into ``Param.grad``. Every tensor a layer produces goes through its points
-object ``layer.q`` (see :class:`IdentityPoints` for the interface).
+parameter gradients into ``Param.grad`` (with :meth:`Param.add_grad`). Every tensor a layer
+produces goes through its points object ``layer.q`` (see :class:`IdentityPoints`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,44 @@ __all__ = ["Array", "Backprop", "IdentityPoints", "Layer", "Param", "check_name"
 
 
 class Param:
-    """A trainable tensor: ``value`` is the master copy, ``grad`` (same shape/dtype) accumulates."""
+    """A trainable tensor: ``value`` is the master copy, ``grad`` (same shape/dtype) accumulates.
 
-    __slots__ = ("value", "grad")
+    :meth:`zero_grad` only marks the gradient as zero; the buffer is cleared when ``grad`` is
+    next read, or replaced by the first gradient :meth:`add_grad` receives, so a step that
+    computes each gradient once neither clears nor adds into it."""
+
+    __slots__ = ("value", "_grad", "_grad_is_zero")
 
     def __init__(self, value: Array) -> None:
         self.value = value
-        self.grad = array_module(value).zeros_like(value)
+        self._grad: Array | None = array_module(value).zeros_like(value)
+        self._grad_is_zero = False
+
+    @property
+    def grad(self) -> Array | None:
+        """The accumulated gradient (None for a parameter that takes none)."""
+        if self._grad_is_zero:
+            self._grad[...] = 0
+            self._grad_is_zero = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, g: Array | None) -> None:
+        self._grad = g
+        self._grad_is_zero = False
+
+    def add_grad(self, g: Array) -> None:
+        """``grad += g`` for a gradient ``g`` that the caller has just made and holds no other
+        reference to. After :meth:`zero_grad`, a C-contiguous ``g`` of the parameter's shape
+        and dtype becomes the gradient itself, without a copy (its -0.0 entries stay -0.0,
+        where ``0.0 + g`` gives +0.0)."""
+        if (self._grad_is_zero and g.shape == self._grad.shape and g.dtype == self._grad.dtype
+                and g.flags.c_contiguous and type(g) is type(self._grad)):
+            self._grad = g
+            self._grad_is_zero = False
+            return
+        grad = self.grad
+        grad += g
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -39,8 +70,9 @@ class Param:
         return self.value.dtype
 
     def zero_grad(self) -> None:
-        """Reset the accumulated gradient to zero in place."""
-        self.grad[...] = 0
+        """Reset the accumulated gradient to zero (lazily: see the class docstring)."""
+        if self._grad is not None:
+            self._grad_is_zero = True
 
     def astype(self, dtype: Any) -> None:
         """Convert the value to ``dtype`` and reset the gradient (a fresh zero array)."""

@@ -79,8 +79,8 @@ class _BatchNorm(Layer):
 
         def backprop(dY: Array) -> Array:
             dY = q.errors(dY)
-            gamma.grad += q.gradients((dY * xhat).sum(axis=axes), tag="gamma")
-            beta.grad += q.gradients(dY.sum(axis=axes), tag="beta")
+            gamma.add_grad(q.gradients((dY * xhat).sum(axis=axes), tag="gamma"))
+            beta.add_grad(q.gradients(dY.sum(axis=axes), tag="beta"))
             dxhat = dY * gq
             if not train:
                 return dxhat * inv_std

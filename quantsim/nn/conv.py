@@ -92,11 +92,11 @@ class Conv2d(Layer):
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY = q.errors(dY)
             dYm = dY.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
-            W.grad += q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape), tag="W")
+            W.add_grad(q.gradients(q.matmul(dYm.T, cols).reshape(W.value.shape), tag="W"))
             if b is not None:
                 db = (_fused.channel_sums(dY) if _fused.applies(dY) and dY.size
                       else dYm.sum(axis=0))
-                b.grad += q.gradients(db, tag="b")
+                b.add_grad(q.gradients(db, tag="b"))
             if not input_grad and plain_matmul(q, dYm.dtype):
                 return None  # the caller does not need dX (the network's input)
             dcols = q.matmul(dYm, Wm)

@@ -62,7 +62,7 @@ class Embedding(Layer):
                 from quantsim.kernels.cuda import scatter_add_rows
 
                 scatter_add_rows(dW, X.reshape(-1), dY.reshape(-1, self.dim))
-            W.grad += q.gradients(dW, tag="W")
+            W.add_grad(q.gradients(dW, tag="W"))
             return None
 
         return Y, backprop

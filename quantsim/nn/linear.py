@@ -62,9 +62,9 @@ class Linear(Layer):
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY2 = q.errors(dY).reshape(-1, self.out_features)
-            W.grad += q.gradients(q.matmul(X2.T, dY2), tag="W")
+            W.add_grad(q.gradients(q.matmul(X2.T, dY2), tag="W"))
             if b is not None:
-                b.grad += q.gradients(dY2.sum(axis=0), tag="b")
+                b.add_grad(q.gradients(dY2.sum(axis=0), tag="b"))
             if not input_grad and plain_matmul(q, dY2.dtype):
                 return None  # the caller does not need dX (the network's input)
             return q.matmul(dY2, Wq.T).reshape(X.shape)

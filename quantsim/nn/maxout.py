@@ -111,8 +111,8 @@ class Maxout(Layer):
 
         def backprop(dY: Array) -> Array:
             dZ = q.errors(_group_scatter(q.errors(dY), idx, self.pieces))
-            W.grad += q.gradients(q.matmul(X.T, dZ), tag="W")
-            b.grad += q.gradients(dZ.sum(axis=0), tag="b")
+            W.add_grad(q.gradients(q.matmul(X.T, dZ), tag="W"))
+            b.add_grad(q.gradients(dZ.sum(axis=0), tag="b"))
             return q.matmul(dZ, Wq.T)
 
         return Y, backprop

@@ -168,9 +168,9 @@ class LSTM(_Recurrent):
                     dh_next = q.matmul(dz, Uq.T)
             DZ2 = DZ.reshape(N * T, 4 * H)
             Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
-            W.grad += q.gradients(q.matmul(X2.T, DZ2), tag="W")
-            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2), tag="U")
-            b.grad += q.gradients(DZ2.sum(axis=0), tag="b")
+            W.add_grad(q.gradients(q.matmul(X2.T, DZ2), tag="W"))
+            U.add_grad(q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2), tag="U"))
+            b.add_grad(q.gradients(DZ2.sum(axis=0), tag="b"))
             if not input_grad and plain_matmul(q, DZ2.dtype):
                 return None  # the caller does not need dX (the network's input)
             return q.matmul(DZ2, Wq.T).reshape(N, T, F)
@@ -242,10 +242,10 @@ class GRU(_Recurrent):
                     dh_next = dh * z + q.matmul(dgh, Uq.T)
             DGX2, DGH2 = DGX.reshape(N * T, 3 * H), DGH.reshape(N * T, 3 * H)
             Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
-            W.grad += q.gradients(q.matmul(X2.T, DGX2), tag="W")
-            U.grad += q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2), tag="U")
-            b.grad += q.gradients(DGX2.sum(axis=0), tag="b")
-            bh.grad += q.gradients(DGH2.sum(axis=0), tag="bh")
+            W.add_grad(q.gradients(q.matmul(X2.T, DGX2), tag="W"))
+            U.add_grad(q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2), tag="U"))
+            b.add_grad(q.gradients(DGX2.sum(axis=0), tag="b"))
+            bh.add_grad(q.gradients(DGH2.sum(axis=0), tag="bh"))
             return q.matmul(DGX2, Wq.T).reshape(N, T, F)
 
         return self._output(Hs), backprop

@@ -19,6 +19,45 @@ def test_param_grad_matches_value_and_zero_grad_resets_in_place() -> None:
     assert p.value.dtype == np.float64 and p.grad.dtype == np.float64
 
 
+def test_add_grad_takes_the_first_gradient_after_zero_grad_without_a_copy() -> None:
+    p = Param(np.zeros((2, 3), dtype=np.float32))
+    g1 = np.full((2, 3), -0.0, dtype=np.float32)
+    g1[0, 0] = 1.5
+    p.zero_grad()
+    p.add_grad(g1)
+    assert p.grad is g1  # taken over: no clearing pass, no addition pass
+    g2 = np.ones((2, 3), dtype=np.float32)
+    p.add_grad(g2)  # a second gradient in the same step accumulates
+    assert p.grad is g1 and p.grad[0, 0] == 2.5 and (p.grad.ravel()[1:] == 1).all()
+    assert (g2 == 1).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.ones((3, 2), dtype=np.float32).T,  # not C-contiguous
+    lambda: np.ones((2, 3), dtype=np.float64),  # another dtype
+    lambda: np.ones((3,), dtype=np.float32),  # broadcast
+])
+def test_add_grad_adds_into_the_cleared_buffer_when_it_cannot_take_the_array(make) -> None:
+    p = Param(np.zeros((2, 3), dtype=np.float32))
+    buf = p.grad
+    buf += 7
+    p.zero_grad()
+    g = make()
+    p.add_grad(g)
+    assert p.grad is buf and p.grad.dtype == np.float32
+    np.testing.assert_array_equal(p.grad, np.ones((2, 3), dtype=np.float32))
+
+
+def test_zero_grad_is_seen_by_every_reader_and_a_gradient_can_be_unset() -> None:
+    p = Param(np.zeros(4, dtype=np.float32))
+    p.grad += 3
+    p.zero_grad()
+    assert not p.grad.any()
+    p.grad = None
+    p.zero_grad()  # a parameter that takes no gradient
+    assert p.grad is None
+
+
 def test_identity_points_return_their_argument() -> None:
     q = IdentityPoints()
     x = np.arange(6.0).reshape(2, 3)
