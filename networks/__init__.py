@@ -22,6 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# quantsim first: it tunes OpenBLAS's threads before numpy loads them.
+import quantsim  # noqa: F401
+
+# isort: split
 import numpy as np
 
 from quantsim.errors import QuantsimError

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 
+# Whether numpy (so its OpenBLAS, with the default spin) was loaded before the setting below.
+_BLAS_LOADED_SPINNING = "numpy" in _sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in _os.environ
 # OpenBLAS worker threads spin for ~2**28 cycles after every product before they sleep, so on a
 # machine whose cores numba's quantization kernels also use, each kernel runs against spinning
 # BLAS threads: measured here (2 cores, benchmarks/bench_train.py) an all-roles-quantized MLP
@@ -19,6 +22,10 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from quantsim._allocator import tune_malloc as _tune_malloc  # noqa: E402
+from quantsim._blas_env import warn_if_blas_spins as _warn_if_blas_spins  # noqa: E402
+
+if _BLAS_LOADED_SPINNING:
+    _warn_if_blas_spins()
 
 # Large per-step buffers stay in the heap instead of being page-faulted in every step.
 MALLOC_TUNED = _tune_malloc()

@@ -25,3 +25,7 @@ class StudyError(QuantsimError):
 
 class DeviceError(QuantsimError):
     """A device that was asked for but is not available."""
+
+
+class PerformanceWarning(UserWarning):
+    """A setting that makes quantsim run slower than it could, with how to change it."""
