@@ -128,6 +128,28 @@ def _channel_sums(x, out):
         out[c] = acc
 
 
+@numba.njit(parallel=True, cache=True)
+def _channels_first_plus(z, b, y):
+    N, C, P = y.shape
+    for n in numba.prange(N):
+        for c in range(C):
+            bc = b[c]
+            row = y[n, c]
+            for p in range(P):
+                row[p] = z[n * P + p, c] + bc
+
+
+def channels_first_plus(z: np.ndarray, b: np.ndarray, shape: tuple[int, int, int, int]
+                        ) -> np.ndarray:
+    """``(z + b)`` with ``z`` the ``(N·H·W, C)`` output of a convolution's product (rows in
+    (n, h, w) order) and ``b`` its ``(C,)`` bias, returned as a new ``(N, C, H, W)`` array: the
+    bias addition and the transposed copy in one pass (the same additions)."""
+    N, C, H, W = shape
+    y = np.empty(shape, dtype=z.dtype)
+    launch(_channels_first_plus, z.size, z, b, y.reshape(N, C, H * W))
+    return y
+
+
 def channel_sums(x: np.ndarray) -> np.ndarray:
     """Per-channel sums of an ``(N, C, H, W)`` array as numpy computes
     ``x.transpose(0, 2, 3, 1).reshape(-1, C).sum(axis=0)``: from +0.0, adding in (n, h, w)

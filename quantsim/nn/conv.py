@@ -84,10 +84,14 @@ class Conv2d(Layer):
         q = self.q
         Wm = q.weights(W.value, tag="W").reshape(self.out_channels, -1)
         Z = q.matmul(cols, Wm.T)
-        if b is not None:
-            Z += q.weights(b.value, tag="b")  # Z is a fresh product: add in place
-        Zt = Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2)
-        Y = q.activations(array_module(Z).ascontiguousarray(Zt))
+        bq = None if b is None else q.weights(b.value, tag="b")
+        if bq is not None and _fused.applies(Z, bq):
+            Y = q.activations(_fused.channels_first_plus(Z, bq, (N, self.out_channels, Ho, Wo)))
+        else:
+            if bq is not None:
+                Z += bq  # Z is a fresh product: add in place
+            Zt = Z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2)
+            Y = q.activations(array_module(Z).ascontiguousarray(Zt))
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
             dY = q.errors(dY)

@@ -92,3 +92,18 @@ def test_channel_sums_match_numpy_sum_over_the_transposed_rows(shape, dtype):
             x[:, ::2] = -0.0
         want = x.transpose(0, 2, 3, 1).reshape(-1, shape[1]).sum(axis=0)
         np.testing.assert_array_equal(_bits(_fused.channel_sums(x)), _bits(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 2, 7), (2, 4, 1, 1), (128, 6, 28, 28)])
+def test_channels_first_plus_is_the_bias_add_then_the_transposed_copy(shape, dtype):
+    """A convolution's output: ``Z += b`` then the (N, H, W, C) -> (N, C, H, W) copy, bit for
+    bit (signed zeros, NaN payloads, inf)."""
+    N, C, H, W = shape
+    z = _values(math.prod(shape), dtype).reshape(N * H * W, C)
+    b = _values(C, dtype, seed=3)
+    b[:1] = -0.0
+    want = np.ascontiguousarray((z + b).reshape(N, H, W, C).transpose(0, 3, 1, 2))
+    got = _fused.channels_first_plus(z, b, shape)
+    assert got.shape == shape and got.flags.c_contiguous
+    np.testing.assert_array_equal(_bits(got), _bits(want))
