@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.backend import get_array_module, to_numpy
+from quantsim.kernels import fused_update
 from quantsim.nn import _fused
 from quantsim.nn.base import IdentityPoints
 from quantsim.precision import QuantPoint, iter_layers
@@ -246,6 +247,24 @@ def _point_is_identity(point: Any, dtype: Any) -> bool:
     """For a :func:`_known_point`: True when it returns its argument unchanged."""
     point = _unwrap(point)
     return not isinstance(point, QuantPoint) or point.is_identity(dtype)
+
+
+def _momentum_rounded(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, mu: float,
+                      opt_q: Any, upd: Any) -> bool:
+    """The momentum update with both rounding points in one kernel pass
+    (`kernels.fused_update`, same bits) when both points allow it; False otherwise."""
+    state_point, update_point = _unwrap(opt_q), _unwrap(upd)
+    if not (isinstance(state_point, QuantPoint) and isinstance(update_point, QuantPoint)):
+        return False
+    state_plan = state_point.fused_call_plan(w.dtype)
+    update_plan = update_point.fused_call_plan(w.dtype)
+    if (state_plan is None or update_plan is None
+            or not fused_update.momentum_rounded_applies(state_plan, update_plan)):
+        return False
+    fused_update.momentum_rounded_(w, v, g, lr, mu, state_plan, update_plan)
+    state_point.count_fused_call()
+    update_point.count_fused_call()
+    return True
 
 
 @dataclass
@@ -489,6 +508,8 @@ class SGD(Optimizer):
         fused = _fused.applies(w, v, g)
         if fused and _point_is_identity(opt_q, w.dtype) and _point_is_identity(upd, w.dtype):
             _fused.momentum_(w, v, g, lr, mu)
+            return True
+        if fused and _momentum_rounded(w, v, g, lr, mu, opt_q, upd):
             return True
         buf = self._scratch(s, w, 0)
         if _point_is_identity(opt_q, w.dtype):

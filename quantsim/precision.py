@@ -31,6 +31,10 @@ from typing import Any
 import numpy as np
 
 from quantsim.errors import PrecisionError
+from quantsim.formats.base import NumberFormat
+from quantsim.formats.carrier import carrier_for
+from quantsim.kernels import float32_fast, scalar
+from quantsim.kernels.rng import stream_key
 from quantsim.nn._blas import matmul as _plain_matmul
 
 if sys.version_info >= (3, 11):
@@ -422,6 +426,42 @@ class QuantPoint:
         except TypeError:  # an unhashable dtype-like: no caching
             pass
         return result
+
+    def fused_call_plan(self, dtype: Any) -> tuple | None:
+        """How a kernel that rounds float32 values itself makes this point's next call exactly
+        as ``self(x)`` would: ``(fast-core constants, rounding code, two's complement, stream
+        key)``, for `float32_fast.quantize_f32` with element i's counter ``key + (i+1)*GOLDEN``.
+        None when the call must go through ``__call__``: a carrier other than float32, an exact
+        format, one with its own kernel or state, statistics to count on this call, or a grid
+        outside the fast core. Changes nothing: the caller then calls `count_fused_call`."""
+        fmt = self.fmt
+        if np.dtype(dtype) != np.float32 or self.is_identity(dtype):
+            return None
+        if type(fmt)._run is not NumberFormat._run or fmt.new_state() is not None:
+            return None
+        seed = self.call_seed(self.calls)
+        if self.collect_stats and self._would_count(seed):
+            return None
+        carrier = carrier_for(np.float32)
+        try:
+            fmt.check_carrier(carrier)
+            params = fmt.grid_params(carrier, None)
+        except Exception:  # the regular call raises the user-facing error
+            return None
+        rnd = fmt.rounding
+        fast = float32_fast.fast_params(carrier, params, rnd)
+        if fast is None:
+            return None
+        key = stream_key(seed) if rnd.is_stochastic else 0
+        return fast, rnd.code, params.kind == scalar.KIND_FIXED, key
+
+    def count_fused_call(self) -> None:
+        """Record a call made by a kernel from `fused_call_plan` (the call counter advances)."""
+        self.calls += 1
+
+    def _would_count(self, seed: int) -> bool:
+        """`_counted` without its effect: whether a call whose hash is ``seed`` is counted."""
+        return self.sample_next or self.stats_every == 1 or seed % self.stats_every == 0
 
     def _counted(self, seed: int) -> bool:
         """Whether a call whose hash is ``seed`` is counted: always when ``sample_next`` is set

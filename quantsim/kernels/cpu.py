@@ -547,7 +547,7 @@ def _drop_stale_cache() -> None:
         digest.update((here / name).read_bytes())
     stamp_text = digest.hexdigest()
     # Modules whose cached kernels inline code from these files.
-    dependants = ("cpu.*.nb[ic]", "stats.*.nb[ic]")
+    dependants = ("cpu.*.nb[ic]", "fused_update.*.nb[ic]", "stats.*.nb[ic]")
     roots = [here / "__pycache__", here.parent / "__pycache__"]
     if numba.config.CACHE_DIR:
         roots.append(Path(numba.config.CACHE_DIR))
