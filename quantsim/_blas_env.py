@@ -26,9 +26,26 @@ def numpy_blas_name() -> str:
         return ""
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _openblas_has_worker_threads() -> bool:
+    """Whether numpy's BLAS is OpenBLAS with more than one thread (OpenBLAS reads
+    OPENBLAS_NUM_THREADS, then OMP_NUM_THREADS; its default is one per usable CPU)."""
+    configured = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if configured is not None and configured.strip() == "1":
+        return False
+    return _usable_cpus() > 1 and "openblas" in numpy_blas_name().lower()
+
+
 def warn_if_blas_spins() -> bool:
     """Warn (once) that numpy's OpenBLAS was loaded with its default thread spin; True if so."""
-    if (os.cpu_count() or 1) < 2 or "openblas" not in numpy_blas_name().lower():
+    if not _openblas_has_worker_threads():
         return False
     warnings.warn(
         "numpy was imported before quantsim, so its OpenBLAS threads spin ~0.1 s after every "

@@ -262,9 +262,14 @@ def _momentum_rounded(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, mu
             or not fused_update.momentum_rounded_applies(state_plan, update_plan)):
         return False
     fused_update.momentum_rounded_(w, v, g, lr, mu, state_plan, update_plan)
-    state_point.count_fused_call()
-    update_point.count_fused_call()
+    state_point.count_fused_call(_tag(opt_q))
+    update_point.count_fused_call(_tag(upd))
     return True
+
+
+def _tag(point: Any) -> str | None:
+    """The tag a :meth:`_Slot.point` passes to its point (None without one)."""
+    return point.keywords.get("tag") if isinstance(point, functools.partial) else None
 
 
 @dataclass

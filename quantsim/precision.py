@@ -435,9 +435,13 @@ class QuantPoint:
         format, one with its own kernel or state, statistics to count on this call, or a grid
         outside the fast core. Changes nothing: the caller then calls `count_fused_call`."""
         fmt = self.fmt
+        if type(self).__call__ is not QuantPoint.__call__ or not isinstance(fmt, NumberFormat):
+            return None  # a subclass's or a duck-typed format's own behaviour
         if np.dtype(dtype) != np.float32 or self.is_identity(dtype):
             return None
-        if type(fmt)._run is not NumberFormat._run or fmt.new_state() is not None:
+        kind = type(fmt)
+        if (kind.quantize is not NumberFormat.quantize or kind._run is not NumberFormat._run
+                or fmt.new_state() is not None):
             return None
         seed = self.call_seed(self.calls)
         if self.collect_stats and self._would_count(seed):
@@ -455,8 +459,10 @@ class QuantPoint:
         key = stream_key(seed) if rnd.is_stochastic else 0
         return fast, rnd.code, params.kind == scalar.KIND_FIXED, key
 
-    def count_fused_call(self) -> None:
-        """Record a call made by a kernel from `fused_call_plan` (the call counter advances)."""
+    def count_fused_call(self, tag: str | None = None) -> None:
+        """Record a call made by a kernel from `fused_call_plan` as the call ``self(x,
+        tag=tag)`` would (the call counter advances, the tag's state entry exists)."""
+        self.state_for(tag)
         self.calls += 1
 
     def _would_count(self, seed: int) -> bool:

@@ -40,6 +40,7 @@ def test_numpy_first_warns_with_the_fix() -> None:
     ("import quantsim\nimport numpy", {}),
     ("import numpy\nimport quantsim", {"OPENBLAS_THREAD_TIMEOUT": "28"}),  # the user's choice
     ("import networks", {}),  # the workloads import quantsim before numpy
+    ("import numpy\nimport quantsim", {"OPENBLAS_NUM_THREADS": "1"}),  # no worker threads
 ])
 def test_no_warning_when_openblas_got_the_setting_or_the_user_chose(code, env) -> None:
     assert "PerformanceWarning" not in _stderr_of(code, **env)

@@ -77,7 +77,8 @@ def _run_rounded(policy: str, stats_every: int | None, one_pass: bool):
             opt.step()
         finally:
             optim._momentum_rounded = original
-    points = {name: (pt.calls, pt.stats) for name, pt in iter_points(net)}
+    points = {name: (pt.calls, pt.stats, pt.state_dict()["tag_states"])
+              for name, pt in iter_points(net)}
     return [p.value.copy() for _, _, p in net.params()], opt.state_dict()["moments"], points
 
 
@@ -105,3 +106,4 @@ def test_one_pass_rounding_equals_the_regular_path(policy, stats_every, monkeypa
     for name in fast_p:
         assert fast_p[name][0] == slow_p[name][0], name
         assert fast_p[name][1].as_dict() == slow_p[name][1].as_dict(), name
+        assert fast_p[name][2] == slow_p[name][2], name  # the tags' state entries

@@ -94,3 +94,51 @@ def test_no_plan_for_a_call_whose_statistics_are_counted():
     assert point.fused_call_plan(np.float32) is None and point.sample_next
     point(np.ones(4, dtype=np.float32))
     assert not point.sample_next and point.fused_call_plan(np.float32) is not None
+
+
+
+class _OwnCallPoint(QuantPoint):
+    def __call__(self, x, out=None, *, tag=None):  # a subclass with its own behaviour
+        return super().__call__(x, out, tag=tag)
+
+
+class _OwnQuantizeFormat(type(parse("float16"))):
+    def quantize(self, x, **kwargs):  # a format subclass with its own behaviour
+        return super().quantize(x, **kwargs)
+
+
+class _DuckFormat:
+    """Not a NumberFormat: what Precision accepts by duck typing."""
+
+    def quantize(self, x, **kwargs):
+        return x.copy()
+
+    def is_identity(self, dtype):
+        return False
+
+    def new_state(self):
+        return None
+
+
+def test_no_plan_where_the_regular_call_runs_code_of_its_own():
+    fp16 = parse("float16")
+    assert _OwnCallPoint("l", "updates", fp16, 1, collect_stats=False).fused_call_plan(
+        np.float32) is None
+    own = _OwnQuantizeFormat(**{f: getattr(fp16, f) for f in fp16.__dataclass_fields__})
+    assert QuantPoint("l", "updates", own, 1, collect_stats=False).fused_call_plan(
+        np.float32) is None
+    assert QuantPoint("l", "updates", _DuckFormat(), 1, collect_stats=False).fused_call_plan(
+        np.float32) is None
+
+
+def test_a_fused_call_leaves_the_point_as_the_regular_call_would():
+    a = QuantPoint("l", "updates", parse("float16"), 1, collect_stats=False)
+    b = QuantPoint("l", "updates", parse("float16"), 1, collect_stats=False)
+    a(np.ones(3, dtype=np.float32), tag="W")
+    b.count_fused_call("W")
+    da, db = a.state_dict(), b.state_dict()
+    assert da.keys() == db.keys()
+    for key in da:
+        if key != "stats":  # arrays; no statistics were collected on either side
+            assert da[key] == db[key], key
+    assert a.stats.as_dict() == b.stats.as_dict()
