@@ -44,15 +44,6 @@ def _select(mask, d, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def _plus_zero(x):
-    zero = x.dtype.type(0)
-    for i in numba.prange(x.size):
-        v = x[i]
-        if v == zero or v != v:  # the values ``zero + v`` can change: store only those
-            x[i] = zero + v
-
-
-@numba.njit(parallel=True, cache=True)
 def _momentum(w, v, g, lr, mu):
     for i in numba.prange(w.size):
         vi = mu * v[i] - lr * g[i]
@@ -101,11 +92,6 @@ def select(mask: np.ndarray, d: np.ndarray) -> np.ndarray:
     out = np.empty_like(d)
     launch(_select, d.size, mask.reshape(-1), d.reshape(-1), out.reshape(-1))
     return out
-
-
-def plus_zero_(x: np.ndarray) -> None:
-    """In place: ``x = 0 + x`` (-0.0 becomes +0.0, NaNs as the addition leaves them)."""
-    launch(_plus_zero, x.size, x.reshape(-1))
 
 
 def momentum_(w: np.ndarray, v: np.ndarray, g: np.ndarray, lr: float, mu: float) -> None:

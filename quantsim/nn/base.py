@@ -51,13 +51,13 @@ class Param:
     def add_grad(self, g: Array) -> None:
         """``grad += g`` for a gradient ``g`` that the caller has just made and holds no other
         reference to. After :meth:`zero_grad`, a C-contiguous ``g`` of the parameter's shape
-        and dtype becomes the gradient itself: its zeros and NaNs are replaced by ``0.0 + g``
-        in place (so -0.0 becomes +0.0, as the addition into a cleared buffer gives), and
-        nothing else is copied. So ``grad`` may be a new array after a backward pass: read it
-        again instead of keeping a reference across steps."""
+        and dtype becomes the gradient itself, as a product written into a gradient buffer
+        is in hardware: no clearing pass, no addition pass, and a -0.0 in ``g`` stays -0.0
+        (an addition into a cleared buffer would give +0.0; nothing else can differ). So
+        ``grad`` may be a new array after a backward pass: read it again instead of keeping a
+        reference across steps."""
         if (self._grad_is_zero and g.shape == self._grad.shape and g.dtype == self._grad.dtype
                 and g.flags.c_contiguous and type(g) is type(self._grad)):
-            plus_zero_(g)
             self._grad = g
             self._grad_is_zero = False
             return
@@ -89,17 +89,6 @@ class Param:
 
     def __repr__(self) -> str:
         return f"Param(shape={self.shape}, dtype={self.dtype})"
-
-
-def plus_zero_(g: Array) -> None:
-    """``g = 0.0 + g`` in place: only zeros (-0.0 -> +0.0) and NaNs can change, so only they
-    are rewritten (numpy float arrays in one numba pass; other arrays with an addition)."""
-    from quantsim.nn import _fused
-
-    if _fused.applies(g):
-        _fused.plus_zero_(g)
-    else:
-        g += g.dtype.type(0)
 
 
 def _identity(x: Array, out: Array | None) -> Array:
