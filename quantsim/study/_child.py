@@ -17,8 +17,16 @@ EXIT_INTERRUPTED = 130
 EXIT_LOCKED = 75
 
 
+#: The thread-pool wait settings `import quantsim` makes (quantsim/__init__.py), passed on so that
+#: a worker whose interpreter loads numpy before quantsim (a Ray worker) has them too.
+WAIT_VARS = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def thread_env(threads: int) -> dict[str, str]:
-    return {v: str(int(threads)) for v in THREAD_VARS}
+    """The environment of a worker: ``threads`` for every pool, the driver's wait settings."""
+    env = {v: str(int(threads)) for v in THREAD_VARS}
+    env.update({k: os.environ.get(k, default) for k, default in WAIT_VARS.items()})
+    return env
 
 
 def _die_with_parent(parent_pid: int) -> None:

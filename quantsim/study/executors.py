@@ -235,8 +235,9 @@ def _run_local(st: Store, todo: list[Any], *, workers: int | None, runner: str,
             target=_child.main, name=f"quantsim-study-w{slot}",
             args=(run.to_item(), str(st.path), str(st.run_dir(run.id)), runner, threads,
                   f"w{slot}", git, os.getpid()), daemon=False)
-        saved = {k: os.environ.get(k) for k in _child.THREAD_VARS}
-        os.environ.update(_child.thread_env(threads))  # inherited by the fresh interpreter
+        env = _child.thread_env(threads)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # inherited by the fresh interpreter
         try:
             proc.start()
         finally:

@@ -93,7 +93,8 @@ def run(cfg: RunConfig, checkpoint_dir=None, resume=False, callbacks=(), progres
     stats = pd.DataFrame([{"epoch": 1, "layer": "fc0", "role": "weights",
                            "statistic": "overflow_fraction", "value": 0.0}])
     env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                          "NUMBA_NUM_THREADS")}
+                                          "NUMBA_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
+                                          "OMP_WAIT_POLICY")}
     env["numba"] = int(numba.config.NUMBA_NUM_THREADS)
     last = trainer.history[-1] if trainer.history else {}
     return Result({"test_error": last.get("test_error"), "best_epoch": trainer.epoch or None,

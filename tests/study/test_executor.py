@@ -46,7 +46,9 @@ mode = "diverge"
                      )["env"]
     threads = max(1, cpu_count() // 2)
     assert env == {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-                   "NUMBA_NUM_THREADS": str(threads), "numba": threads}
+                   "NUMBA_NUM_THREADS": str(threads), "numba": threads,
+                   "OPENBLAS_THREAD_TIMEOUT": os.environ["OPENBLAS_THREAD_TIMEOUT"],
+                   "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}
     # a second run skips final runs; failed ones only with retry_failed
     again = run_study(path, store, workers=2, runner=FAKE, progress=None, poll=0.1)
     assert again.skipped == 6
@@ -254,3 +256,15 @@ device = "cuda"
         run_study(path, store, workers=1, runner=FAKE, progress=None, poll=0.1)
     df = load_results(store)
     assert set(df["status"]) == {"queued"} and (df["epochs_done"] == 0).all()
+
+
+def test_worker_environment_carries_the_thread_wait_settings(monkeypatch):
+    """Workers whose interpreter loads numpy before quantsim (Ray's) still get quantsim's
+    OpenBLAS / OpenMP wait settings; values the user chose are passed on unchanged."""
+    from quantsim.study import _child
+
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    env = _child.thread_env(3)
+    assert env["OPENBLAS_NUM_THREADS"] == env["NUMBA_NUM_THREADS"] == "3"
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "4" and env["OMP_WAIT_POLICY"] == "ACTIVE"
