@@ -472,7 +472,7 @@ class QuantPoint:
     def _counted(self, seed: int) -> bool:
         """Whether a call whose hash is ``seed`` is counted: always when ``sample_next`` is set
         (then cleared), else with probability 1 / stats_every."""
-        if self.sample_next or self.stats_every == 1 or seed % self.stats_every == 0:
+        if self._would_count(seed):
             self.sample_next = False
             return True
         return False

@@ -115,15 +115,25 @@ class LSTM(_Recurrent):
         # One numba pass per step when the activation and error points change nothing.
         fused = (isinstance(GX, np.ndarray) and dt in (np.float32, np.float64)
                  and passes_through(q, "activations", dt) and passes_through(q, "errors", dt))
+        if fused:  # per-step work arrays, reused (the same ufuncs as the array version)
+            e = np.empty((N, 3 * H), dtype=dt)  # exp(-|z|) of the sigmoid gates
+            tg = np.empty((N, H), dtype=dt)  # tanh of the cell input
+            tc = np.empty((N, H), dtype=dt)  # tanh of the cell
         for t in range(T):
-            z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
             if fused:
-                z = np.ascontiguousarray(z)
-                e = np.exp(-np.abs(z[:, : 3 * H]))
-                _lstm_kernels.gates_and_cell(z, e, np.tanh(z[:, 3 * H :]), t, A, C)
-                c = C[:, t]
-                h = np.multiply(A[:, t, 2 * H : 3 * H], np.tanh(c), out=Hs[:, t])
+                if t == 0:
+                    z = np.ascontiguousarray(GX[:, 0])
+                else:
+                    z = q.matmul(h, Uq)
+                    if z.dtype == dt and z.flags.c_contiguous:  # a fresh product: add into it
+                        z = np.add(GX[:, t], z, out=z)
+                    else:
+                        z = np.ascontiguousarray(GX[:, t] + z)
+                np.exp(np.negative(np.abs(z[:, : 3 * H], out=e), out=e), out=e)
+                _lstm_kernels.gates_and_cell(z, e, np.tanh(z[:, 3 * H :], out=tg), t, A, C)
+                h = np.multiply(A[:, t, 2 * H : 3 * H], np.tanh(C[:, t], out=tc), out=Hs[:, t])
                 continue
+            z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
             z = q.activations(z)
             a = xp.concatenate([sigmoid(z[:, : 3 * H]), xp.tanh(z[:, 3 * H :])], axis=1)
             a = q.activations(a)
@@ -141,10 +151,11 @@ class LSTM(_Recurrent):
             if fused_back:
                 dH = np.ascontiguousarray(dH)
                 dc_buf = np.empty((N, H), dtype=dt)
+                tc_back = np.empty((N, H), dtype=dt)
             for t in range(T - 1, -1, -1):
                 if fused_back:
                     _lstm_kernels.step_back(dH, t, np.ascontiguousarray(dh_next), dc_next, A, C,
-                                            np.tanh(C[:, t]), DZ, dc_buf)
+                                            np.tanh(C[:, t], out=tc_back), DZ, dc_buf)
                     dc_next, dc_buf = dc_buf, dc_next
                     if t > 0:
                         dh_next = q.matmul(DZ[:, t], Uq.T)
