@@ -212,29 +212,28 @@ def run_elementwise(
     # counting, so it keeps the general core (one kernel fewer to compile).
     fast = (float32_fast.fast_params(carrier, p, rnd) if stats is None or counts_only
             else None)
-    if fast is not None:
-        twos = p.kind == scalar.KIND_FIXED
-        if stats is None:
-            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
-                       twos, np.uint64(key), 0)
-            return
-        rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
-        cpu.launch(cpu.quantize_elementwise_counts_fast, n, xbits, outbits, fast, rnd.code,
-                   twos, np.uint64(key), 0, float32_fast.bits_at_or_below(threshold), rows)
-        stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
-        return
-    args = (
+    twos = p.kind == scalar.KIND_FIXED
+    args = () if fast is not None else (
         carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
         carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
         rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
     )
     if stats is None:
-        cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
+        if fast is not None:
+            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
+                       twos, np.uint64(key), 0)
+        else:
+            cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
         return
     if counts_only:
         rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
-        cpu.launch(cpu.quantize_elementwise_counts, n,
-                   flat_x, xbits, outbits, *args, threshold, rows)
+        if fast is not None:
+            cpu.launch(cpu.quantize_elementwise_counts_fast, n, xbits, outbits, fast,
+                       rnd.code, twos, np.uint64(key), 0,
+                       float32_fast.bits_at_or_below(threshold), rows)
+        else:
+            cpu.launch(cpu.quantize_elementwise_counts, n,
+                       flat_x, xbits, outbits, *args, threshold, rows)
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)

@@ -55,6 +55,13 @@ def col2im(dwin: np.ndarray, padded_shape: tuple[int, ...], sh: int, sw: int) ->
     return out
 
 
+@numba.njit(inline="always")
+def _replaces(v, best):
+    """Whether window value `v` replaces the running maximum `best` (numpy's argmax: a larger
+    value, or the first NaN), without branches."""
+    return (v > best) | ((v != v) & (best == best))
+
+
 @numba.njit(parallel=True, cache=True)
 def _max_windows(Xp, kh, kw, sh, sw, idx, y):
     N, C, Ho, Wo = y.shape
@@ -78,16 +85,9 @@ def _max_windows(Xp, kh, kw, sh, sw, idx, y):
                         for wo in range(Wo):
                             v = row[wo * sw + j]
                             b = best[wo]
-                            take = v > b or (np.isnan(v) and not np.isnan(b))
+                            take = _replaces(v, b)
                             best[wo] = v if take else b
                             k_best[wo] = k if take else k_best[wo]
-
-
-@numba.njit(inline="always")
-def _replaces(v, best):
-    """Whether window value `v` replaces the running maximum `best` (numpy's argmax: a larger
-    value, or the first NaN), without branches."""
-    return (v > best) | ((v != v) & (best == best))
 
 
 @numba.njit(parallel=True, cache=True)
