@@ -463,7 +463,8 @@ def _block_fast_params(qe, maxpos, maxneg, rbits):
     pos, neg = u32(maxpos), u32(maxneg)
     return (
         u32(1), u32(float32_fast.EXP_ALL), c, float32_fast._float_of_bits(q_bits),
-        math.ldexp(1.0, int(63 - qe)), pos, neg, pos, u32(neg | sign), pos, u32(neg | sign),
+        float32_fast.float64_of_bits((np.int64(1023 + 63) - qe) << np.int64(52)),  # 2**(63-qe)
+        pos, neg, pos, u32(neg | sign), pos, u32(neg | sign),
         (np.int64(1) << np.int64(63 - rbits)) - 1 if rbits > 0 else np.int64(0),
     )
 
@@ -506,8 +507,9 @@ def quantize_blocks(
             j0 = row * length + (b % per_row) * block
             j1 = row * length + min((b % per_row) * block + block, length)
             amax = np.int64(0)
-            for j in range(j0, j1):
-                mag = np.int64(xb[j]) & magmask
+            xs = xb[j0:j1]  # indexed from 0: a loop from a run-time j0 did not vectorise
+            for k in range(j1 - j0):
+                mag = np.int64(xs[k]) & magmask
                 amax = max(amax, mag if mag < inf_bits else np.int64(0))
             biased = amax >> np.int64(mant_bits)
             if biased > 0:

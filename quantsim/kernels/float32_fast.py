@@ -119,6 +119,14 @@ def _float_of_bits(typingctx, bits):
 
 
 @intrinsic
+def float64_of_bits(typingctx, bits):
+    """The float64 whose IEEE bits are int64 `bits`."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
 def _bits_of_float(typingctx, value):
     """The IEEE bits of float32 `value` as a uint32."""
     def codegen(context, builder, signature, args):
