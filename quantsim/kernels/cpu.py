@@ -98,7 +98,7 @@ def _round_range(
 @numba.njit(inline="always")
 def _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, mode, twos, ukey, offset):
     """`_round_range` with the float32 fast core (`float32_fast`); flags[k] gets element
-    i0 + k's flag if `want_flags` (a compile-time constant), counted by `_count_flags`.
+    i0 + k's flag if `want_flags` (a compile-time constant), counted by `_count_flags_above`.
     Counting in this loop (one packed int64 sum) stopped the 32-bit core from vectorising
     well: flags written here and counted in a second pass over the chunk ran 2-3x faster."""
     xs, outs = xbits[i0:i1], outbits[i0:i1]
@@ -113,34 +113,29 @@ def _round_range_fast(xbits, outbits, flags, want_flags, i0, i1, fp, mode, twos,
             flags[k] = flag
 
 
-#: `_count_flags` sums the flags of a chunk in one int64, FLAG_FIELD bits per flag.
+#: `_count_flags_above` sums the flags of a chunk in one int64, FLAG_FIELD bits per flag.
 FLAG_FIELD = 21
 _FIELD_MASK = (1 << FLAG_FIELD) - 1
 
 
 @numba.njit(inline="always")
-def _count_flags(flags, n):
-    """(overflowed, NaN, infinite) among flags[:n] (n < 2**21): flag f adds 2**(21 (f - 1)),
-    nothing for FLAG_OK, so one vectorised sum counts all three."""
-    field = np.uint64(FLAG_FIELD)
-    packed = np.uint64(0)
-    for k in range(n):
-        packed += (np.uint64(1) << (field * np.uint64(flags[k]))) >> field
-    return (np.int64(packed & np.uint64(_FIELD_MASK)),
-            np.int64((packed >> field) & np.uint64(_FIELD_MASK)),
-            np.int64(packed >> np.uint64(2 * FLAG_FIELD)))
-
-
-@numba.njit(inline="always")
-def _count_above(xbits, i0, i1, above_bits):
-    """How many finite float32 elements i0..i1-1 have magnitude bits above `above_bits`."""
+def _count_flags_above(flags, xbits, i0, i1, above_bits):
+    """(overflowed, NaN, infinite, above) for elements i0..i1-1 (fewer than 2**21): the first
+    three from flags[:i1 - i0] (flag f adds 2**(21 (f - 1)), FLAG_OK nothing, so one sum
+    counts all three); `above` counts the finite float32 elements whose magnitude bits exceed
+    `above_bits`."""
     xs = xbits[i0:i1]
     above = np.uint32(above_bits)
-    n = 0
+    field = np.uint64(FLAG_FIELD)
+    packed = np.uint64(0)
+    n_above = 0
     for k in range(i1 - i0):
+        packed += (np.uint64(1) << (field * np.uint64(flags[k]))) >> field
         mag = np.uint32(xs[k] & np.uint32(0x7FFFFFFF))  # 32-bit lanes, as in the fast core
-        n += mag > above and mag < np.uint32(float32_fast.EXP_ALL)
-    return n
+        n_above += mag > above and mag < np.uint32(float32_fast.EXP_ALL)
+    return (np.int64(packed & np.uint64(_FIELD_MASK)),
+            np.int64((packed >> field) & np.uint64(_FIELD_MASK)),
+            np.int64(packed >> np.uint64(2 * FLAG_FIELD)), n_above)
 
 
 @numba.njit(inline="always")
@@ -415,9 +410,9 @@ def quantize_elementwise_counts(
 @numba.njit(parallel=True, cache=True)
 def quantize_elementwise_counts_fast(xbits, outbits, fp, mode, twos, key, offset, above_bits,
                                      stats):
-    """`quantize_elementwise_counts` on float32 bit views with the fast core, counting in the
-    rounding pass; `above_bits`: the float32 bits of the threshold rounded down (for finite
-    |x|, |x| > threshold exactly when its bits exceed these)."""
+    """`quantize_elementwise_counts` on float32 bit views with the fast core; `above_bits`:
+    the float32 bits of the threshold rounded down (for finite |x|, |x| > threshold exactly
+    when its bits exceed these)."""
     n = xbits.size
     nchunks = (n + CHUNK - 1) // CHUNK
     ukey = np.uint64(key)
@@ -427,14 +422,13 @@ def quantize_elementwise_counts_fast(xbits, outbits, fp, mode, twos, key, offset
         i1 = min(i0 + CHUNK, n)
         flags = np.empty(i1 - i0, dtype=np.uint8)
         _round_range_fast_mode(xbits, outbits, flags, True, i0, i1, fp, mode, twos, ukey, offset)
-        n_over, n_nan, n_inf = _count_flags(flags, i1 - i0)
+        # Counted in a second pass over the chunk while it is in cache (see _round_range_fast).
+        n_over, n_nan, n_inf, n_above = _count_flags_above(flags, xbits, i0, i1, above_bits)
         stats[c, S_COUNT] += i1 - i0
         stats[c, S_NAN] += n_nan
         stats[c, S_INF] += n_inf
         stats[c, S_OVERFLOW] += n_over
-        # A second pass over the chunk while it is in cache: counting this in the rounding
-        # loop too made that loop three times slower.
-        stats[c, S_ABOVE] += _count_above(xbits, i0, i1, above_bits)
+        stats[c, S_ABOVE] += n_above
 
 
 @numba.njit(inline="always")
