@@ -185,7 +185,8 @@ def quantize_f32(u, fp, mode, twos, counter):
         if mode == scalar.STOCHASTIC:
             frac63 = np.int64(np.float64(ax - tr) * scale63)  # floor(frac * 2**63)
             # Two's complement: a negative x moves toward +inf (toward zero here) unless
-            # draw >= 2**63 - frac63, i.e. unless 2**63 - 1 - draw < frac63.
+            # draw >= 2**63 - frac63, i.e. unless 2**63 - 1 - draw < frac63 (never when
+            # frac63 = 0: x is on the grid).
             flip = np.int64(0x7FFFFFFFFFFFFFFF) if twos and negative else np.int64(0)
             up = (draw ^ flip) < frac63
             rf = tr + q if up else tr
