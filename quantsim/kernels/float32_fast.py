@@ -146,7 +146,8 @@ def quantize_f32(u, fp, mode, twos, counter):
 
     Every integer but the random draw is a 32-bit value, cast back to uint32 where numba's
     typing widens it (it computes on 64 bits): the compiler then vectorises in 32-bit lanes,
-    twice as many per instruction (measured: the stochastic loop 0.70 -> 0.86 x copy)."""
+    twice as many per instruction (measured in one process on 16M values: bfloat16 stochastic
+    1,441 -> 1,765 Melem/s, nearest 2,022 -> 2,643)."""
     (d0, minnorm_bits, c, q, scale63, maxpos, maxneg, over_pos, over_neg, inf_pos, inf_neg,
      low_draw) = fp
     negative = u >= _U32(SIGN)
