@@ -338,10 +338,10 @@ def quantize_elementwise_fast(xbits, outbits, fp, mode, twos, key, offset):
     n = xbits.size
     nchunks = (n + CHUNK - 1) // CHUNK
     ukey = np.uint64(key)
+    no_flags = np.empty(0, dtype=np.uint8)
     for c in numba.prange(nchunks):
         prefer_512_bit_vectors()
         i0 = c * CHUNK
-        no_flags = np.empty(0, dtype=np.uint8)
         _round_range_fast_mode(xbits, outbits, no_flags, False, i0, min(i0 + CHUNK, n), fp,
                                mode, twos, ukey, offset)
 
@@ -457,7 +457,7 @@ def _block_fast_params(qe, maxpos, maxneg, rbits):
     pos, neg = u32(maxpos), u32(maxneg)
     return (
         u32(1), u32(float32_fast.EXP_ALL), c, float32_fast._float_of_bits(q_bits),
-        float32_fast.float64_of_bits((np.int64(1023 + 63) - qe) << np.int64(52)),  # 2**(63-qe)
+        float32_fast._float64_of_bits((np.int64(1023 + 63) - qe) << np.int64(52)),  # 2**(63-qe)
         pos, neg, pos, u32(neg | sign), pos, u32(neg | sign),
         (np.int64(1) << np.int64(63 - rbits)) - 1 if rbits > 0 else np.int64(0),
     )

@@ -119,7 +119,7 @@ def _float_of_bits(typingctx, bits):
 
 
 @intrinsic
-def float64_of_bits(typingctx, bits):
+def _float64_of_bits(typingctx, bits):
     """The float64 whose IEEE bits are int64 `bits`."""
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
