@@ -11,15 +11,17 @@ import signal
 import sys
 from typing import Any
 
+from quantsim import THREAD_WAIT_DEFAULTS  # the package is imported with this module anyway
+
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 EXIT_INTERRUPTED = 130
 EXIT_LOCKED = 75
 
 
-#: The thread-pool wait settings `import quantsim` makes (quantsim/__init__.py), passed on so that
-#: a worker whose interpreter loads numpy before quantsim (a Ray worker) has them too.
-WAIT_VARS = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}
+#: The thread-pool wait settings `import quantsim` makes, passed on so that a worker whose
+#: interpreter loads numpy before quantsim (a Ray worker) has them too.
+WAIT_VARS = THREAD_WAIT_DEFAULTS
 
 
 def thread_env(threads: int) -> dict[str, str]:
