@@ -430,7 +430,8 @@ class QuantPoint:
     def fused_call_plan(self, dtype: Any) -> tuple | None:
         """How a kernel that rounds float32 values itself makes this point's next call exactly
         as ``self(x)`` would: ``(fast-core constants, rounding code, two's complement, stream
-        key)``, for `float32_fast.quantize_f32` with element i's counter ``key + (i+1)*GOLDEN``.
+        key)``, for `float32_fast.quantize_f32` with element i's random word
+        ``rng.random32(key, i)``.
         None when the call must go through ``__call__``: a carrier other than float32, an exact
         format, one with its own kernel or state, statistics to count on this call, or a grid
         outside the fast core. Changes nothing: the caller then calls `count_fused_call`."""

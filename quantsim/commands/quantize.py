@@ -9,6 +9,7 @@ import numpy as np
 
 from quantsim.errors import FormatError
 from quantsim.formats import QuantStats, parse
+from quantsim.formats.rounding import RANDOM_BITS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def _value(text: str) -> float:
 
 def stochastic_rows(fmt, x: np.ndarray) -> list[dict]:
     """Both neighbours of each x and their probabilities, as the kernel decides them:
-    P(away from zero) = frac; for stochastic<r> floored to r bits on the magnitude
+    P(away from zero) = frac floored to r bits (32 for plain stochastic) on the magnitude
     (floats) or on the signed value (two's complement formats)."""
     inner = fmt.quantize(x, rounding="toward_zero").astype(float)
     outer = np.where(np.signbit(x), fmt.quantize(x, rounding="down"),
@@ -39,12 +40,11 @@ def stochastic_rows(fmt, x: np.ndarray) -> list[dict]:
     ax, gap = np.abs(x.astype(float)), np.abs(outer - inner)
     with np.errstate(invalid="ignore", divide="ignore"):
         p_away = np.where(gap > 0, (ax - np.abs(inner)) / np.where(gap > 0, gap, 1), 0.0)
-    bits = fmt.rounding.random_bits
-    if bits:
-        floor_bits = lambda p: np.floor(p * 2.0**bits) / 2.0**bits  # noqa: E731
-        # two's complement hardware draws on the signed value: P(toward +inf) is floored
-        signed = fmt.twos_complement & (x < 0)
-        p_away = np.where(signed, 1 - floor_bits(1 - p_away), floor_bits(p_away))
+    bits = fmt.rounding.random_bits or RANDOM_BITS
+    floor_bits = lambda p: np.floor(p * 2.0**bits) / 2.0**bits  # noqa: E731
+    # two's complement hardware draws on the signed value: P(toward +inf) is floored
+    signed = fmt.twos_complement & (x < 0)
+    p_away = np.where(signed, 1 - floor_bits(1 - p_away), floor_bits(p_away))
     rows = []
     for xi, a, b, p in zip(x.astype(float), inner, outer, p_away, strict=True):
         lo, hi, p_hi = (a, b, p) if xi >= 0 else (b, a, 1 - p)

@@ -9,7 +9,9 @@ from quantsim.errors import FormatError
 
 MODES = ("nearest", "stochastic", "toward_zero", "down", "up")
 MODE_CODES = {name: code for code, name in enumerate(MODES)}
-MAX_RANDOM_BITS = 62
+#: Random bits per element (`quantsim.kernels.rng`): plain `stochastic` uses all of them.
+RANDOM_BITS = 32
+MAX_RANDOM_BITS = RANDOM_BITS - 1
 
 _STOCHASTIC_BITS = re.compile(r"stochastic<\s*(\d+)\s*>$")
 
@@ -26,7 +28,8 @@ class Rounding:
     P = floor(frac_mag * 2**r) / 2**r (frac_mag measured from the neighbour nearer zero);
     two's complement formats (fixed, dfxp, block) round toward +inf with
     P = floor(frac * 2**r) / 2**r (frac measured from the lower neighbour).
-    `random_bits=None` uses 63 bits, exact to within 2**-63.
+    `random_bits=None` uses all 32 random bits of the element: P(up) is the distance fraction
+    floored to a multiple of 2**-32.
     """
 
     mode: str = "nearest"
@@ -47,7 +50,8 @@ class Rounding:
             if not 1 <= self.random_bits <= MAX_RANDOM_BITS:
                 raise FormatError(
                     f"stochastic<{self.random_bits}>: the number of random bits must be "
-                    f"between 1 and {MAX_RANDOM_BITS}"
+                    f"between 1 and {MAX_RANDOM_BITS}; plain 'stochastic' uses all "
+                    f"{RANDOM_BITS} random bits of each element"
                 )
 
     @property

@@ -8,7 +8,7 @@ and 64-bit integers. On float32 carriers most of that work is uniform over a ten
 - below its smallest normal and everywhere in a fixed-point format the quantum is one
   constant Q = 2**qc, and adding then subtracting C = 2**(qc + 23) rounds |x| < C to a
   multiple of Q with the FPU's ties-to-even; truncation and rounding away follow by comparing
-  the result with |x|, and the stochastic fraction is the exact remainder scaled to 63 bits.
+  the result with |x|, and the stochastic fraction is the exact remainder scaled to 32 bits.
 
 Both answers are computed for every element and one is selected, so the loop stays branch-free
 and vectorises. `fast_params` returns None when a format is outside what this core handles
@@ -42,13 +42,14 @@ def _bits(value: float) -> int:
 def fast_params(carrier, p, rnd) -> tuple | None:
     """Per-call constants of the fast core for grid `p` and rounding `rnd`, or None.
 
-    The tuple: (d0, minnorm_bits, c, q, scale63, maxpos_bits, maxneg_bits, over_pos, over_neg,
-    inf_pos, inf_neg, low_draw) with c, q float32, scale63 float64, low_draw int64 and the rest
-    uint32 (float32 bits and shift counts: the core then runs in 32-bit lanes); over_* / inf_*
-    are the signed results for an overflowed / infinite input of each sign. Below a floating
+    The tuple: (d0, minnorm_bits, c, q, scale_a, maxpos_bits, maxneg_bits, over_pos, over_neg,
+    inf_pos, inf_neg, low_draw, scale_b) with c, q, scale_a, scale_b float32 and the rest
+    uint32 (float32 bits and shift counts: the core runs in 32-bit lanes); over_* / inf_*
+    are the signed results for an overflowed / infinite input of each sign; scale_a * scale_b
+    = 2**(32 - qc) (two factors: it can exceed float32's range). Below a floating
     format's smallest normal the grid has the constant quantum 2**(emin - m) with subnormals
     and 2**emin without (the grid {0, 2**emin}); a fixed-point format has it everywhere.
-    `low_draw` = 2**(63 - r) - 1 for `stochastic<r>` (0 for all 63 bits): see `quantize_f32`."""
+    `low_draw` = 2**(32 - r) - 1 for `stochastic<r>` (0 for all 32 bits): see `quantize_f32`."""
     if carrier.mant_bits != 23:
         return None
     if p.kind == scalar.KIND_FLOAT:
@@ -86,11 +87,18 @@ def fast_params(carrier, p, rnd) -> tuple | None:
             inf.append(NAN_BITS)  # an infinite input of a format without inf gives +NaN
     rbits = rnd.random_bits or 0
     u32 = np.uint32
+    scale_a, scale_b = _split_scale(32 - qc)
     return (
         u32(d0), u32(minnorm_bits), np.float32(2.0 ** (qc + 23)), np.float32(2.0 ** qc),
-        float(2.0 ** (63 - qc)), u32(maxpos), u32(maxneg), u32(over[0]), u32(over[1]),
-        u32(inf[0]), u32(inf[1]), np.int64((1 << (63 - rbits)) - 1 if rbits > 0 else 0),
+        scale_a, u32(maxpos), u32(maxneg), u32(over[0]), u32(over[1]),
+        u32(inf[0]), u32(inf[1]), u32((1 << (32 - rbits)) - 1 if rbits > 0 else 0), scale_b,
     )
+
+
+def _split_scale(a: int) -> tuple[np.float32, np.float32]:
+    """Two float32 powers of two with product 2**a, for -126 <= a <= 254."""
+    first = min(a, 127)
+    return np.float32(2.0 ** first), np.float32(2.0 ** (a - first))
 
 
 def bits_at_or_below(threshold: float) -> int:
@@ -102,7 +110,7 @@ def bits_at_or_below(threshold: float) -> int:
     return int(below.view(np.uint32))
 
 
-random63_at = scalar.compile_random63(numba.njit(inline="always"), rng.random63_at)
+fill_draws = scalar.compile_random(numba.njit(inline="always"), rng.fill_draws)
 
 
 @intrinsic
@@ -119,14 +127,6 @@ def _float_of_bits(typingctx, bits):
 
 
 @intrinsic
-def _float64_of_bits(typingctx, bits):
-    """The float64 whose IEEE bits are int64 `bits`."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
-@intrinsic
 def _bits_of_float(typingctx, value):
     """The IEEE bits of float32 `value` as a uint32."""
     def codegen(context, builder, signature, args):
@@ -138,27 +138,25 @@ _U32 = np.uint32
 
 
 @numba.njit(inline="always")
-def quantize_f32(u, fp, mode, twos, counter):
+def quantize_f32(u, fp, mode, twos, word):
     """Round the float32 with bits `u` (uint32); `fp` from `fast_params`; `mode` a rounding
     code and `twos` (fixed point: stochastic rounding of the two's complement value) are
-    compile-time constants in hot loops. `counter` is the element's random-stream counter
-    (`rng.random63_at`; unused unless stochastic). Returns (bits as uint32, flag).
+    compile-time constants in hot loops. `word` is the element's 32 random bits (uint32, see
+    `rng`; unused unless stochastic). Returns (bits as uint32, flag).
 
-    Every integer but the random draw is a 32-bit value, cast back to uint32 where numba's
+    Every integer is a 32-bit value, cast back to uint32 where numba's
     typing widens it (it computes on 64 bits): the compiler then vectorises in 32-bit lanes,
     twice as many per instruction (measured in one process on 16M values: bfloat16 stochastic
     1,441 -> 1,765 Melem/s, nearest 2,022 -> 2,643)."""
-    (d0, minnorm_bits, c, q, scale63, maxpos, maxneg, over_pos, over_neg, inf_pos, inf_neg,
-     low_draw) = fp
+    (d0, minnorm_bits, c, q, scale_a, maxpos, maxneg, over_pos, over_neg, inf_pos, inf_neg,
+     low_draw, scale_b) = fp
     negative = u >= _U32(SIGN)
     mag = _U32(u & _U32(0x7FFFFFFF))
     away = negative == (mode == scalar.DOWN)  # directed modes: round |x| away from zero
-    draw = np.int64(0)
-    if mode == scalar.STOCHASTIC:
-        # With r random bits the decision is (draw >> s) < (F >> s), s = 63 - r, for a 63-bit
-        # threshold F; for non-negative integers that equals (draw | (2**s - 1)) < F, which
-        # needs no shift of F.
-        draw = random63_at(counter) | low_draw
+    # With r random bits the decision is (word >> s) < (F >> s), s = 32 - r, for a 32-bit
+    # threshold F; for non-negative integers that equals (word | (2**s - 1)) < F, which needs
+    # no shift of F.
+    draw = _U32(word | low_draw)
 
     # Normal range of a floating format: the quantum is 2**d0 carrier ulps.
     low0 = _U32((_U32(1) << d0) - _U32(1))
@@ -167,9 +165,9 @@ def quantize_f32(u, fp, mode, twos, counter):
         rn = _U32((mag + (low0 >> _U32(1)) + (((mag >> d0) | _U32(d0 == 23)) & _U32(1)))
                   & ~low0)
     elif mode == scalar.STOCHASTIC:
-        # F = (mag & low0) * 2**(63 - d0) has no bits below 63 - d0, so draw < F exactly when
+        # F = (mag & low0) * 2**(32 - d0) has no bits below 32 - d0, so draw < F exactly when
         # the draw's top d0 bits, r0, are below mag & low0: then adding low0 - r0 carries.
-        r0 = _U32(draw >> (np.int64(63) - np.int64(d0)))
+        r0 = _U32(draw >> _U32(_U32(32) - d0))
         rn = _U32((mag + (low0 - r0)) & ~low0)
     elif mode == scalar.TOWARD_ZERO:
         rn = _U32(mag & ~low0)
@@ -184,12 +182,13 @@ def quantize_f32(u, fp, mode, twos, counter):
     else:
         tr = t - q if t > ax else t
         if mode == scalar.STOCHASTIC:
-            frac63 = np.int64(np.float64(ax - tr) * scale63)  # floor(frac * 2**63)
+            # floor(frac * 2**32): ax - tr and both products are exact (powers of two).
+            frac32 = _U32((ax - tr) * scale_a * scale_b)
             # Two's complement: a negative x moves toward +inf (toward zero here) unless
-            # draw >= 2**63 - frac63, i.e. unless 2**63 - 1 - draw < frac63 (never when
-            # frac63 = 0: x is on the grid).
-            flip = np.int64(0x7FFFFFFFFFFFFFFF) if twos and negative else np.int64(0)
-            up = (draw ^ flip) < frac63
+            # draw >= 2**32 - frac32, i.e. unless 2**32 - 1 - draw < frac32 (never when
+            # frac32 = 0: x is on the grid).
+            flip = _U32(0xFFFFFFFF) if twos and negative else _U32(0)
+            up = _U32(draw ^ flip) < frac32
             rf = tr + q if up else tr
         elif mode == scalar.TOWARD_ZERO:
             rf = tr

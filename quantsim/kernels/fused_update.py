@@ -14,8 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from quantsim.kernels import rng, scalar
-from quantsim.kernels.cpu import CHUNK, launch
+from quantsim.kernels import scalar
+from quantsim.kernels.cpu import CHUNK, RANDOM_BLOCK, draw_buffer, launch, random_words
 from quantsim.kernels.float32_fast import _bits_of_float, _float_of_bits, quantize_f32
 from quantsim.kernels.vector_width import prefer_512_bit_vectors
 
@@ -24,21 +24,26 @@ Plan = tuple
 
 
 @numba.njit(inline="always")
-def _momentum_rounded_range(w, v, g, lr, mu, fs, ks, fu, ku, mode, twos, i0, i1):
+def _momentum_rounded_range(w, v, g, lr, mu, fs, ks, fu, ku, mode, twos, i0, i1, draws):
     """Elements i0..i1-1; both points round with the compile-time `mode` / `twos`. Two loops
-    over the chunk (the new v, then w from it while v is in cache): one loop holding both
-    roundings spilled more vector registers (1M elements, one thread: 3.3 -> 2.9 ms)."""
-    ws, vs, gs = w[i0:i1], v[i0:i1], g[i0:i1]
-    counter = ks + np.uint64(i0) * rng.GOLDEN
-    for k in range(i1 - i0):
-        counter += rng.GOLDEN
-        vb, _ = quantize_f32(_bits_of_float(mu * vs[k] - lr * gs[k]), fs, mode, twos, counter)
-        vs[k] = _float_of_bits(vb)
-    counter = ku + np.uint64(i0) * rng.GOLDEN
-    for k in range(i1 - i0):
-        counter += rng.GOLDEN
-        wb, _ = quantize_f32(_bits_of_float(ws[k] + vs[k]), fu, mode, twos, counter)
-        ws[k] = _float_of_bits(wb)
+    per block of `RANDOM_BLOCK` (the new v, then w from it while v is in cache): one loop
+    holding both roundings spilled more vector registers (1M elements, one thread: 3.3 ->
+    2.9 ms)."""
+    stochastic = mode == scalar.STOCHASTIC
+    for s0 in range(i0, i1, RANDOM_BLOCK):
+        s1 = min(s0 + RANDOM_BLOCK, i1)
+        ws, vs, gs = w[s0:s1], v[s0:s1], g[s0:s1]
+        words = random_words(draws, ks, s0, s1 - s0) if stochastic else draws.view(np.uint32)
+        for k in range(s1 - s0):
+            vb, _ = quantize_f32(_bits_of_float(mu * vs[k] - lr * gs[k]), fs, mode, twos,
+                                 words[k] if stochastic else np.uint32(0))
+            vs[k] = _float_of_bits(vb)
+        if stochastic:
+            words = random_words(draws, ku, s0, s1 - s0)
+        for k in range(s1 - s0):
+            wb, _ = quantize_f32(_bits_of_float(ws[k] + vs[k]), fu, mode, twos,
+                                 words[k] if stochastic else np.uint32(0))
+            ws[k] = _float_of_bits(wb)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -48,15 +53,16 @@ def _momentum_rounded(w, v, g, lr, mu, fs, ks, fu, ku, mode, twos):
         prefer_512_bit_vectors()
         i0 = c * CHUNK
         i1 = min(i0 + CHUNK, n)
+        draws = draw_buffer(mode)
         if mode == scalar.NEAREST:
             _momentum_rounded_range(w, v, g, lr, mu, fs, ks, fu, ku, scalar.NEAREST, False,
-                                    i0, i1)
+                                    i0, i1, draws)
         elif twos:
             _momentum_rounded_range(w, v, g, lr, mu, fs, ks, fu, ku, scalar.STOCHASTIC, True,
-                                    i0, i1)
+                                    i0, i1, draws)
         else:
             _momentum_rounded_range(w, v, g, lr, mu, fs, ks, fu, ku, scalar.STOCHASTIC, False,
-                                    i0, i1)
+                                    i0, i1, draws)
 
 
 def momentum_rounded_applies(state_plan: Plan, update_plan: Plan) -> bool:

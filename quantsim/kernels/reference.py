@@ -14,7 +14,7 @@ import numpy as np
 
 from quantsim.formats.carrier import Carrier
 from quantsim.formats.rounding import Rounding
-from quantsim.kernels.rng import random63_numpy
+from quantsim.kernels.rng import random32_numpy
 from quantsim.kernels.scalar import KIND_FLOAT, OVERFLOW_INF, OVERFLOW_SAT
 
 
@@ -26,11 +26,11 @@ def choose(
 
     Decisions are taken on magnitudes, so q(-x) = -q(x) for the same random stream:
     `tie_hi` says where, for x exactly halfway, `nearest` takes hi (the 'even' neighbour).
-    Stochastic: the magnitude rounds away from zero when the element's random 63-bit integer,
-    shifted right by 63 - r, is below floor(frac * 2**63) shifted likewise, where
-    frac = (|x| - |inner|) / (|outer| - |inner|). With `twos_complement` (fixed point, block
-    mantissas) negative x decide on the signed value instead: toward +inf when the draw is
-    below 2**63 - floor(frac * 2**63), shifted likewise.
+    Stochastic: the magnitude rounds away from zero when the element's 32 random bits
+    (`rng.random32`), shifted right by 32 - r, are below floor(frac * 2**32) shifted likewise,
+    where frac = (|x| - |inner|) / (|outer| - |inner|). With `twos_complement` (fixed point,
+    block mantissas) negative x decide on the signed value instead: toward +inf when the draw
+    is below 2**32 - floor(frac * 2**32), shifted likewise.
     """
     neg = np.signbit(x)
     inner = np.where(neg, hi, lo)  # the neighbour nearer to zero
@@ -48,14 +48,12 @@ def choose(
     elif rnd.mode == "down":
         away = (frac > 0) & neg
     else:
-        frac63 = np.floor(np.ldexp(frac, 63)).astype(np.int64)
-        shift = 63 - rnd.random_bits if rnd.random_bits else 0
-        draw = random63_numpy(key, np.arange(x.size, dtype=np.int64)) >> shift
-        away = draw < (frac63 >> shift)
+        frac32 = np.floor(np.ldexp(frac, 32)).astype(np.int64)
+        shift = 32 - rnd.random_bits if rnd.random_bits else 0
+        draw = random32_numpy(key, np.arange(x.size, dtype=np.int64)).astype(np.int64) >> shift
+        away = draw < (frac32 >> shift)
         if twos_complement:
-            with np.errstate(over="ignore"):
-                signed63 = (np.int64(2**63 - 1) - frac63) + 1  # 2**63 - frac63 when frac63 > 0
-            toward_plus = (frac63 == 0) | (draw < (signed63 >> shift))
+            toward_plus = (frac32 == 0) | (draw < ((2**32 - frac32) >> shift))
             away = np.where(neg, (frac > 0) & ~toward_plus, away)
     return np.where(away, outer, inner)
 

@@ -1,9 +1,13 @@
-"""Counter-based random numbers: element i of a tensor keyed by `seed` gets `mix64(key + i*G)`.
+"""Counter-based random numbers: 32 random bits per element, from SplitMix64 on a counter.
 
-This is SplitMix64's output function applied to the counter, so the value for an element depends
-only on (seed, element index): results are identical for any thread count, on CPU and GPU, and
-reproducible after a resume. The functions are plain Python on integers so that numba can compile
-them for the CPU (njit) and the GPU (cuda.jit device functions) from the same source.
+Draw j of the stream keyed by `key` is the 64-bit word ``mix64(key + (j + 1) * GOLDEN)``
+(SplitMix64's output function on the counter). Element i takes half of draw i // 2: the low
+32 bits when i is even, the high 32 bits when i is odd, i.e. word i of the draws laid out in
+little-endian order. So the bits of an element depend only on (key, element index): results are
+identical for any thread count, on CPU and GPU, and reproducible after a resume; and one 64-bit
+mix serves two elements (a CPU loop fills a buffer of draws and reads it as 32-bit words).
+The functions are plain Python on integers so that numba can compile them for the CPU (njit)
+and the GPU (cuda.jit device functions) from the same source.
 """
 
 from __future__ import annotations
@@ -47,22 +51,26 @@ def combine_seed(*parts: int) -> int:
     return acc & _MASK64
 
 
-def random63(key, index):
-    """63 uniform random bits (as int64 >= 0) for element `index` of the stream `key`."""
-    return np.int64(mix64(key + (np.uint64(index) + np.uint64(1)) * GOLDEN) >> np.uint64(1))
+def random32(key, index):
+    """The 32 random bits (uint64 < 2**32) of element `index` (int >= 0) of the stream `key`."""
+    i = np.uint64(index)
+    draw = mix64(key + ((i >> np.uint64(1)) + np.uint64(1)) * GOLDEN)
+    return (draw >> ((i & np.uint64(1)) * np.uint64(32))) & np.uint64(0xFFFFFFFF)
 
 
-def random63_at(counter):
-    """`random63` from the element's counter `key + (index + 1) * GOLDEN` (uint64): loops over
-    consecutive elements step the counter by GOLDEN instead of multiplying."""
-    return np.int64(mix64(counter) >> np.uint64(1))
+def fill_draws(draws, key, first_draw):
+    """draws[j] = draw ``first_draw + j`` of the stream `key` (a uint64 buffer): viewed as
+    uint32, word 2*j + h of the buffer is element 2*(first_draw + j) + h's random bits."""
+    counter = key + np.uint64(first_draw) * GOLDEN
+    for j in range(draws.size):
+        counter += GOLDEN
+        draws[j] = mix64(counter)
 
 
-def random63_numpy(key: int, index: np.ndarray) -> np.ndarray:
-    """Vectorised `random63` for the numpy reference implementation."""
+def random32_numpy(key: int, index: np.ndarray) -> np.ndarray:
+    """Vectorised `random32` (as uint32) for the numpy reference implementation."""
+    index = index.astype(np.uint64)
     with np.errstate(over="ignore"):
-        z = np.uint64(key) + (index.astype(np.uint64) + np.uint64(1)) * GOLDEN
-        z = (z ^ (z >> _S30)) * _M1
-        z = (z ^ (z >> _S27)) * _M2
-        z = z ^ (z >> _S31)
-    return (z >> np.uint64(1)).astype(np.int64)
+        z = mix64(np.uint64(key) + ((index >> np.uint64(1)) + np.uint64(1)) * GOLDEN)
+    return ((z >> ((index & np.uint64(1)) * np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(
+        np.uint32)

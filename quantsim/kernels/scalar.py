@@ -21,7 +21,7 @@ import types
 import numpy as np
 
 from quantsim.kernels import rng
-from quantsim.kernels.rng import random63
+from quantsim.kernels.rng import random32
 
 NEAREST, STOCHASTIC, TOWARD_ZERO, DOWN, UP = 0, 1, 2, 3, 4
 MAG_NEAREST, MAG_TRUNC, MAG_AWAY, MAG_STOCH = 0, 1, 2, 3
@@ -53,8 +53,8 @@ def quantize_bits(
     Floating kind: the quantum is 2**qe with qe = max(e, emin) - m (subnormals on), and for
     |x| < 2**emin without subnormals qe = emin (the grid {0, 2**emin}). Fixed kind: qe = qfix.
     maxpos_bits / maxneg_bits: carrier bits of the largest positive / negative magnitude.
-    `rbits` = 0: stochastic rounding with 63 random bits; else with `rbits` random bits.
-    The random bits of element `index` come from the counter-based stream `key`. Floating
+    `rbits` = 0: stochastic rounding with all 32 random bits of element `index` of the
+    counter-based stream `key` (`rng.random32`); else with their top `rbits` bits. Floating
     formats are sign-magnitude: the draw decides on |x| (q(-x) = -q(x) for the same stream).
     Fixed kinds are two's complement: the draw decides on the signed value (toward +inf with
     P = floor(frac * 2**r) / 2**r, frac measured from the lower neighbour).
@@ -96,20 +96,20 @@ def quantize_bits(
         half = (low >> one) + one
         up = rem != 0 and rem + ((s >> d) & one) > half
     elif mode == STOCHASTIC:
-        # rem / 2**drop as a 63-bit fixed-point fraction (floored when drop > 63).
-        frac63 = (rem << min(max(63 - drop, zero), np.int64(63))) >> min(
-            max(drop - 63, zero), np.int64(63)
+        # rem / 2**drop as a 32-bit fixed-point fraction (floored when drop > 32).
+        frac32 = (rem << min(max(32 - drop, zero), np.int64(32))) >> min(
+            max(drop - 32, zero), np.int64(63)
         )
-        shift = np.int64(63 - rbits if rbits > 0 else 0)
-        draw = random63(key, index) >> shift
+        shift = np.int64(32 - rbits if rbits > 0 else 0)
+        draw = np.int64(random32(key, index)) >> shift
         if kind == KIND_FIXED and negative:
             # Two's complement hardware adds its random bits to the signed value: x moves
             # toward +inf (toward zero here) with P = floor((1 - frac) * 2**r) / 2**r.
-            toward_plus = frac63 == 0 or draw < (((np.int64(0x7FFFFFFFFFFFFFFF) - frac63)
-                                                   + one) >> shift)
+            toward_plus = frac32 == 0 or draw < (((np.int64(0xFFFFFFFF) - frac32) + one)
+                                                  >> shift)
             up = rem != 0 and not toward_plus
         else:
-            up = draw < (frac63 >> shift)
+            up = draw < (frac32 >> shift)
     elif mode == TOWARD_ZERO:
         up = False
     else:
@@ -157,8 +157,8 @@ def _rebind(func, namespace):
     return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
 
 
-def compile_random63(jit, function=rng.random63):
-    """`rng.random63` (or another function of `rng` calling `mix64`) compiled with `jit`, its
+def compile_random(jit, function=rng.random32):
+    """`rng.random32` (or another function of `rng` calling `mix64`) compiled with `jit`, its
     helper included."""
     rng_ns = dict(vars(rng))
     rng_ns["mix64"] = jit(rng.mix64)
@@ -169,5 +169,5 @@ def compile_core(jit):
     """Compile `quantize_bits` and its helpers with `jit` (numba.njit or a cuda.jit device
     decorator) and return the compiled `quantize_bits`."""
     ns = dict(globals())
-    ns["random63"] = compile_random63(jit)
+    ns["random32"] = compile_random(jit)
     return jit(_rebind(quantize_bits, ns))

@@ -108,6 +108,7 @@ BAD = [
     ("fixed<4>", "fixed<4>"),
     ("float16@rounder", "rounder"),
     ("fixed<4,12>@stochastic<0>", "stochastic<0>"),
+    ("fixed<4,12>@stochastic<32>", "plain 'stochastic' uses all 32"),
     ("float<e4m3,bogus>", "bogus"),
     ("float<e4m3", "float<e4m3"),
     ("fixed<a,b>", "fixed<a,b>"),
