@@ -20,7 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from quantsim.kernels import float32_fast, scalar
+from quantsim.kernels import float32_fast, rng, scalar
 from quantsim.kernels.vector_width import prefer_512_bit_vectors
 
 #: Tensors with fewer elements run the serial twin of a kernel: a parallel launch costs tens of
@@ -40,6 +40,7 @@ _SUM_WAYS = 8
 
 _quantize_bits = scalar.compile_core(numba.njit(inline="always"))
 _quantize_f32 = float32_fast.quantize_f32
+_fill_draws = scalar.compile_random(numba.njit(inline="always"), rng.fill_draws)
 
 
 @numba.njit(inline="always")
@@ -115,7 +116,7 @@ def random_words(draws, key, first, count):
     `draws` (uint64, at least count // 2 + 1 of them). The uint32 view puts each draw's low
     half first, as `rng` defines, on little-endian hosts (x86-64, AArch64, ppc64le)."""
     parity = first & 1
-    float32_fast.fill_draws(draws[:(parity + count + 1) >> 1], key, first >> 1)
+    _fill_draws(draws[:(parity + count + 1) >> 1], key, first >> 1)
     return draws.view(np.uint32)[parity:parity + count]
 
 

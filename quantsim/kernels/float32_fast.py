@@ -26,7 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from quantsim.kernels import rng, scalar
+from quantsim.kernels import scalar
 
 SIGN = 0x80000000
 EXP_ALL = 0x7F800000
@@ -108,9 +108,6 @@ def bits_at_or_below(threshold: float) -> int:
     if float(below) > threshold:
         below = np.nextafter(below, np.float32(0))
     return int(below.view(np.uint32))
-
-
-fill_draws = scalar.compile_random(numba.njit(inline="always"), rng.fill_draws)
 
 
 @intrinsic

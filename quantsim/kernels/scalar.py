@@ -105,8 +105,7 @@ def quantize_bits(
         if kind == KIND_FIXED and negative:
             # Two's complement hardware adds its random bits to the signed value: x moves
             # toward +inf (toward zero here) with P = floor((1 - frac) * 2**r) / 2**r.
-            toward_plus = frac32 == 0 or draw < (((np.int64(0xFFFFFFFF) - frac32) + one)
-                                                  >> shift)
+            toward_plus = frac32 == 0 or draw < ((np.int64(1 << 32) - frac32) >> shift)
             up = rem != 0 and not toward_plus
         else:
             up = draw < (frac32 >> shift)
