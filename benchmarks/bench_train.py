@@ -72,6 +72,7 @@ from quantsim.nn import (  # noqa: E402
     MaxPool2d,
     ReLU,
     Sequential,
+    _blas,
     softmax_cross_entropy,
 )
 from quantsim.optim import SGD  # noqa: E402
@@ -98,13 +99,14 @@ TARGETS = {  # ratio name -> limit
 
 
 def blas_info() -> dict[str, Any]:
-    """Which BLAS numpy runs (threadpoolctl), with its kernel (architecture) and threads."""
+    """Which BLAS numpy itself runs (threadpoolctl), with its kernel (architecture) and
+    threads."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover
         return {"blas": "unknown (pip install threadpoolctl)", "threads": None}
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
+    for lib in threadpool_info():  # numpy's own (MKL, when loaded, serves the engine: --blas)
+        if lib.get("user_api") == "blas" and lib.get("internal_api") != "mkl":
             return {
                 "blas": lib.get("internal_api"),
                 "version": lib.get("version"),
@@ -322,8 +324,13 @@ def main(argv: list[str] | None = None) -> int:
                          "runner's default stats_every)")
     ap.add_argument("--numba-threads", type=int, default=None,
                     help="numba.set_num_threads(N) for the quantization kernels (default: numba's)")
+    ap.add_argument("--blas", choices=_blas.CHOICES, default=None,
+                    help="the engine's BLAS (default: QUANTSIM_BLAS, else auto: MKL when the mkl "
+                         "wheel is installed, else numpy's)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
+    if args.blas is not None:
+        _blas.use(args.blas)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in models:
         if m not in MODELS:
@@ -385,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         "acc_precision": f"{ALLQ},{ACC}",
         "numpy": np.__version__,
         "numpy_blas": blas,
+        "engine_blas": _blas.describe(),
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "numba_threads": numba.get_num_threads(),
@@ -410,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"numpy {np.__version__}, BLAS {blas.get('blas')} {blas.get('version')} "
           f"kernel {blas.get('architecture')}, {blas.get('threads')} threads; "
+          f"engine products: {_blas.describe()}; "
           + (f"torch {torch_info['version']}, {torch_info['threads']} threads, own process, "
              f"OMP_WAIT_POLICY {torch_info['omp_wait_policy']}; " if torch_info else "")
           + f"numba {numba.get_num_threads()} threads; {os.cpu_count()} cpus; "

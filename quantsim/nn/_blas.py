@@ -1,4 +1,13 @@
-"""The engine's plain float matrix product: ``A @ B`` with a thread policy for small products.
+"""The engine's plain float matrix product: ``A @ B`` through MKL or numpy's BLAS.
+
+Which library: ``QUANTSIM_BLAS`` in the environment, read at the first product. ``auto`` (the
+default): Intel MKL when the ``mkl`` wheel is installed (``pip install 'quantsim[mkl]'``; see
+`quantsim.nn._mkl` for why and its settings), else numpy's BLAS; ``mkl``: MKL or an error
+saying how to install it; ``numpy``: numpy's BLAS. The two give correctly computed float
+products that may differ in the last bits (they add in different orders), so a run records
+which one it used (`describe`). `use` switches in a running process (tests, benchmarks).
+
+With numpy's OpenBLAS, a thread policy for small products:
 
 OpenBLAS runs every product on all its threads. For small or skinny products (LeNet's
 convolutions, an LSTM's per-step recurrent product, a 10-way classifier) a parallel region
@@ -20,6 +29,13 @@ import os
 from typing import Any
 
 import numpy as np
+
+from quantsim.errors import QuantsimError
+from quantsim.nn import _mkl
+
+#: QUANTSIM_BLAS values
+CHOICES = ("auto", "mkl", "numpy")
+INSTALL_HINT = "pip install 'quantsim[mkl]' (Intel MKL from PyPI; x86-64)"
 
 # A product runs on one BLAS thread when 2·M·N·K <= SMALL_FLOPS or min(M, N) <= SKINNY.
 SMALL_FLOPS = 1 << 25  # ~33 MFLOP: about a millisecond on one core
@@ -56,10 +72,59 @@ def _blas() -> Any:
     return _funcs
 
 
+# None: not chosen yet; False: numpy's BLAS; else the loaded MKL
+_engine_mkl: Any = None
+
+
+def use(choice: str) -> str:
+    """Choose the library for the engine's products (a `CHOICES` value, as ``QUANTSIM_BLAS``);
+    returns the one in use, ``"mkl"`` or ``"numpy"``. Raises QuantsimError for an unknown
+    choice, or for ``"mkl"`` when MKL is not installed."""
+    global _engine_mkl
+    choice = str(choice).strip().lower()
+    if choice not in CHOICES:
+        raise QuantsimError(f"QUANTSIM_BLAS={choice!r} is not a BLAS choice; use one of "
+                            f"{', '.join(CHOICES)}")
+    mkl = _mkl.load() if choice != "numpy" else None
+    if choice == "mkl" and mkl is None:
+        raise QuantsimError(f"QUANTSIM_BLAS=mkl but Intel MKL could not be loaded: {INSTALL_HINT}"
+                            ", or set QUANTSIM_BLAS=numpy")
+    _engine_mkl = mkl if mkl is not None else False
+    return backend()
+
+
+def _chosen() -> Any:
+    if _engine_mkl is None:
+        use(os.environ.get("QUANTSIM_BLAS", "auto"))
+    return _engine_mkl
+
+
+def backend() -> str:
+    """``"mkl"`` or ``"numpy"``: the library the engine's float products run in."""
+    return "mkl" if _chosen() else "numpy"
+
+
+def describe() -> str:
+    """The engine's BLAS with its version and thread count, for run records and benchmarks."""
+    mkl = _chosen()
+    if mkl:
+        return f"{mkl.version} ({mkl.threads()} threads)"
+    from quantsim._blas_env import numpy_blas_name
+
+    funcs = _funcs if _funcs is not None else _blas()
+    threads = f" ({funcs[0]()} threads)" if funcs else ""
+    return f"numpy's BLAS ({numpy_blas_name() or 'unknown'}){threads}"
+
+
 def matmul(A: Any, B: Any) -> Any:
-    """``A @ B``; small or skinny 2-D numpy products on one BLAS thread (module docstring).
-    CuPy products (cuBLAS) are left alone."""
+    """``A @ B``: 2-D float numpy products through MKL when chosen, else with numpy, small or
+    skinny ones on one BLAS thread (module docstring). CuPy products (cuBLAS) are left alone."""
     if isinstance(A, np.ndarray) and A.ndim == 2 and getattr(B, "ndim", 0) == 2:
+        mkl = _engine_mkl if _engine_mkl is not None else _chosen()
+        if mkl and isinstance(B, np.ndarray):
+            C = mkl.gemm(A, B)
+            if C is not None:
+                return C
         M, K = A.shape
         N = B.shape[1]
         if 2 * M * N * K <= SMALL_FLOPS or min(M, N) <= SKINNY:

@@ -69,11 +69,18 @@ class StoreSink:
 
 def versions() -> dict[str, str]:
     """Versions of python, quantsim and the numeric packages (from the installed metadata,
-    without importing them), and the platform."""
+    without importing them), the platform, and the BLAS the engine's products run in."""
     from importlib import metadata
 
+    from quantsim.errors import QuantsimError
+    from quantsim.nn import _blas
+
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("quantsim", "numpy", "numba", "pandas", "scipy", "scikit-learn", "cupy"):
+    try:
+        out["engine_blas"] = _blas.describe()
+    except QuantsimError as e:  # a bad QUANTSIM_BLAS: the run fails at its first product
+        out["engine_blas"] = f"error: {e}"
+    for name in ("quantsim", "numpy", "numba", "pandas", "scipy", "scikit-learn", "cupy", "mkl"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
