@@ -140,8 +140,8 @@ def layer_macs(layer: Any, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -
 
     Linear ``rows·in·out`` each; Conv2d ``N·Ho·Wo · C_in·kh·kw · C_out`` each; Maxout
     ``N·in·units·pieces`` each; LSTM (G = 4) / GRU (G = 3) with input ``(N, T, F)`` and hidden
-    H: forward = backward-data = ``N·T·F·G·H + N·(T−1)·H·G·H`` (no recurrent product at t = 0,
-    as in the engine), backward-weight = ``N·T·F·G·H + N·T·H·G·H``. Other layers: 0.
+    H: each ``N·T·F·G·H + N·(T−1)·H·G·H`` (the state before t = 0 is zero, so the engine makes no
+    recurrent product for it, forward or backward). Other layers: 0.
     """
     if hasattr(layer, "macs"):
         got = layer.macs(x_shape, y_shape)
@@ -165,8 +165,7 @@ def layer_macs(layer: Any, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -
         g = 4 if kind == "LSTM" else 3
         inp = n * t * f * g * h
         rec = n * (t - 1) * h * g * h
-        m = {"forward": inp + rec, "backward_data": inp + rec,
-             "backward_weight": inp + n * t * h * g * h}
+        m = {p: inp + rec for p in PRODUCTS}
     return m
 
 

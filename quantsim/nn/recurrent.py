@@ -2,7 +2,9 @@
 
 Input ``X (N, T, F)``; output ``(N, T, H)`` with ``return_sequences=True`` or the last step
 ``(N, H)``. The initial state is zero. Input GEMMs run once over all N·T rows; the recurrent
-GEMMs run per step; all through ``q.matmul``. Forward: gate pre-activations, gate outputs and the
+GEMMs run per step; all through ``q.matmul``. The LSTM keeps its sequences time-major inside
+(``(T, N, ·)``: each step's rows contiguous for its product and kernels) and hands back
+batch-first arrays. Forward: gate pre-activations, gate outputs and the
 hidden/cell states go through ``activations``. Backward: the incoming error, the per-step state
 errors and the gate pre-activation errors go through ``errors``.
 """
@@ -102,16 +104,17 @@ class LSTM(_Recurrent):
         q = self.q
         Wq, Uq = q.weights(W.value, tag="W"), q.weights(U.value, tag="U")
         bq = q.weights(b.value, tag="b")
-        X2 = X.reshape(N * T, F)
+        # Time-major inside: each step's rows are one contiguous (N, ·) block.
+        X2 = xp.ascontiguousarray(X.transpose(1, 0, 2)).reshape(T * N, F)
         GX = q.matmul(X2, Wq)
         GX += bq  # a fresh product: add in place
-        GX = GX.reshape(N, T, 4 * H)
+        GX = GX.reshape(T, N, 4 * H)
         dt = GX.dtype
-        A = xp.empty((N, T, 4 * H), dtype=dt)  # gate outputs i, f, o, g
-        C = xp.empty((N, T, H), dtype=dt)
-        Hs = xp.empty((N, T, H), dtype=dt)
-        h = xp.zeros((N, H), dtype=dt)
-        c = xp.zeros((N, H), dtype=dt)
+        A = xp.empty((T, N, 4 * H), dtype=dt)  # gate outputs i, f, o, g
+        C = xp.empty((T, N, H), dtype=dt)
+        Hs = xp.empty((T, N, H), dtype=dt)
+        zeros = xp.zeros((N, H), dtype=dt)  # h and c before the first step
+        h, c = zeros, zeros
         # One numba pass per step when the activation and error points change nothing.
         fused = (isinstance(GX, np.ndarray) and dt in (np.float32, np.float64)
                  and passes_through(q, "activations", dt) and passes_through(q, "errors", dt))
@@ -122,49 +125,56 @@ class LSTM(_Recurrent):
         for t in range(T):
             if fused:
                 if t == 0:
-                    z = np.ascontiguousarray(GX[:, 0])
+                    z = GX[0]
+                    _lstm_kernels.pre_activation(z, z, e, False)
                 else:
                     z = q.matmul(h, Uq)
                     if z.dtype == dt and z.flags.c_contiguous:  # a fresh product: add into it
-                        z = np.add(GX[:, t], z, out=z)
+                        _lstm_kernels.pre_activation(GX[t], z, e, True)
                     else:
-                        z = np.ascontiguousarray(GX[:, t] + z)
-                np.exp(np.negative(np.abs(z[:, : 3 * H], out=e), out=e), out=e)
-                _lstm_kernels.gates_and_cell(z, e, np.tanh(z[:, 3 * H :], out=tg), t, A, C)
-                h = np.multiply(A[:, t, 2 * H : 3 * H], np.tanh(C[:, t], out=tc), out=Hs[:, t])
+                        z = np.ascontiguousarray(GX[t] + z)
+                        _lstm_kernels.pre_activation(z, z, e, False)
+                np.exp(e, out=e)
+                _lstm_kernels.gates_and_cell(z, e, np.tanh(z[:, 3 * H :], out=tg), A[t],
+                                             C[t - 1] if t else zeros, C[t])
+                h = np.multiply(A[t, :, 2 * H : 3 * H], np.tanh(C[t], out=tc), out=Hs[t])
                 continue
-            z = GX[:, t] if t == 0 else GX[:, t] + q.matmul(h, Uq)
+            z = GX[0] if t == 0 else GX[t] + q.matmul(h, Uq)
             z = q.activations(z)
             a = xp.concatenate([sigmoid(z[:, : 3 * H]), xp.tanh(z[:, 3 * H :])], axis=1)
             a = q.activations(a)
             i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             c = q.activations(f * c + i * g)
             h = q.activations(o * xp.tanh(c))
-            A[:, t], C[:, t], Hs[:, t] = a, c, h
+            A[t], C[t], Hs[t] = a, c, h
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
-            dH = self._errors_per_step(dY, (N, T, H))
-            DZ = xp.empty((N, T, 4 * H), dtype=dt)
+            dY = q.errors(dY)
+            if self.return_sequences:  # time-major, as the step buffers
+                dH = xp.ascontiguousarray(dY.transpose(1, 0, 2))
+            DZ = xp.empty((T, N, 4 * H), dtype=dt)
             dh_next = xp.zeros((N, H), dtype=dt)
             dc_next = xp.zeros((N, H), dtype=dt)
-            fused_back = fused and isinstance(dH, np.ndarray) and dH.dtype == dt
+            fused_back = fused and isinstance(dY, np.ndarray) and dY.dtype == dt
             if fused_back:
-                dH = np.ascontiguousarray(dH)
                 dc_buf = np.empty((N, H), dtype=dt)
                 tc_back = np.empty((N, H), dtype=dt)
             for t in range(T - 1, -1, -1):
+                # The incoming error at step t: zero before the last step of a last-step output.
+                dh_in = dH[t] if self.return_sequences else (dY if t == T - 1 else zeros)
+                c_prev = C[t - 1] if t > 0 else zeros
                 if fused_back:
-                    _lstm_kernels.step_back(dH, t, np.ascontiguousarray(dh_next), dc_next, A, C,
-                                            np.tanh(C[:, t], out=tc_back), DZ, dc_buf)
+                    _lstm_kernels.step_back(np.ascontiguousarray(dh_in),
+                                            np.ascontiguousarray(dh_next), dc_next, A[t], c_prev,
+                                            np.tanh(C[t], out=tc_back), DZ[t], dc_buf)
                     dc_next, dc_buf = dc_buf, dc_next
                     if t > 0:
-                        dh_next = q.matmul(DZ[:, t], Uq.T)
+                        dh_next = q.matmul(DZ[t], Uq.T)
                     continue
-                a = A[:, t]
-                c_prev = C[:, t - 1] if t > 0 else xp.zeros((N, H), dtype=dt)
+                a = A[t]
                 i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-                tc = xp.tanh(C[:, t])
-                dh = q.errors(dH[:, t] + dh_next)
+                tc = xp.tanh(C[t])
+                dh = q.errors(dh_in + dh_next)
                 dc = q.errors(dc_next + dh * o * (1 - tc * tc))
                 dz = q.errors(
                     xp.concatenate(
@@ -173,21 +183,25 @@ class LSTM(_Recurrent):
                         axis=1,
                     )
                 )
-                DZ[:, t] = dz
+                DZ[t] = dz
                 dc_next = dc * f
                 if t > 0:
                     dh_next = q.matmul(dz, Uq.T)
-            DZ2 = DZ.reshape(N * T, 4 * H)
-            Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
+            DZ2 = DZ.reshape(T * N, 4 * H)
             W.add_grad(q.gradients(q.matmul(X2.T, DZ2), tag="W"))
-            U.add_grad(q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DZ2), tag="U"))
+            # dU = sum over t of h_{t-1}^T dz_t; h_{-1} = 0, so step 0 adds nothing.
+            dU = (q.matmul(Hs[:-1].reshape((T - 1) * N, H).T, DZ[1:].reshape((T - 1) * N, 4 * H))
+                  if T > 1 else xp.zeros_like(U.value))
+            U.add_grad(q.gradients(dU, tag="U"))
             b.add_grad(q.gradients(DZ2.sum(axis=0), tag="b"))
             if not input_grad and plain_matmul(q, DZ2.dtype):
                 return None  # the caller does not need dX (the network's input)
-            return q.matmul(DZ2, Wq.T).reshape(N, T, F)
+            dX = q.matmul(DZ2, Wq.T).reshape(T, N, F)
+            return xp.ascontiguousarray(dX.transpose(1, 0, 2))
 
         backprop.input_grad_optional = True  # type: ignore[attr-defined]
-        return self._output(Hs), backprop
+        Y = xp.ascontiguousarray(Hs.transpose(1, 0, 2)) if self.return_sequences else Hs[-1]
+        return Y, backprop
 
 
 class GRU(_Recurrent):
@@ -252,9 +266,12 @@ class GRU(_Recurrent):
                 if t > 0:
                     dh_next = dh * z + q.matmul(dgh, Uq.T)
             DGX2, DGH2 = DGX.reshape(N * T, 3 * H), DGH.reshape(N * T, 3 * H)
-            Hprev = xp.concatenate([xp.zeros((N, 1, H), dtype=dt), Hs[:, :-1]], axis=1)
             W.add_grad(q.gradients(q.matmul(X2.T, DGX2), tag="W"))
-            U.add_grad(q.gradients(q.matmul(Hprev.reshape(N * T, H).T, DGH2), tag="U"))
+            # dU = sum over t of h_{t-1}^T dgh_t; h_{-1} = 0, so step 0 adds nothing.
+            dU = (q.matmul(Hs[:, :-1].reshape(N * (T - 1), H).T,
+                           DGH[:, 1:].reshape(N * (T - 1), 3 * H))
+                  if T > 1 else xp.zeros_like(U.value))
+            U.add_grad(q.gradients(dU, tag="U"))
             b.add_grad(q.gradients(DGX2.sum(axis=0), tag="b"))
             bh.add_grad(q.gradients(DGH2.sum(axis=0), tag="bh"))
             return q.matmul(DGX2, Wq.T).reshape(N, T, F)
