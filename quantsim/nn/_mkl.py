@@ -11,10 +11,10 @@ Settings made once, when first used, each only if the environment does not set i
 
 * threading layer Intel OpenMP (``MKL_THREADING_LAYER``), whose pool is separate from numba's
   GNU OpenMP pool;
-* worker threads spin for 1 ms after a product before they sleep (``KMP_BLOCKTIME``; quantsim's
-  ``OMP_WAIT_POLICY=PASSIVE`` would make it 0): a recurrent layer's products come every
-  ~0.1 ms and waking sleeping threads doubled their cost; 1 ms returns the cores to numba's
-  quantization kernels soon after the products stop;
+* with that layer, worker threads spin for 1 ms after a product before they sleep
+  (``KMP_BLOCKTIME``; quantsim's ``OMP_WAIT_POLICY=PASSIVE`` would make it 0): a recurrent
+  layer's products come every ~0.1 ms and waking sleeping threads doubled their cost; 1 ms
+  returns the cores to numba's quantization kernels soon after the products stop;
 * conditional numerical reproducibility ``MKL_CBWR=AUTO``: the same result for the same inputs
   on the same CPU and thread count, whatever the arrays' alignment (no cost measured here).
 
@@ -66,7 +66,9 @@ class Mkl:
         buf = ctypes.create_string_buffer(256)
         lib.MKL_Get_Version_String(buf, ctypes.c_int(len(buf)))
         self.version = buf.value.decode(errors="replace").strip()
-        self._blocktime_set = "KMP_BLOCKTIME" in os.environ
+        # Only Intel OpenMP has the setting; a user's other threading layer keeps its own.
+        self._blocktime_set = ("KMP_BLOCKTIME" in os.environ
+                               or os.environ.get("MKL_THREADING_LAYER", "INTEL").upper() != "INTEL")
 
     def threads(self) -> int:
         """MKL's current thread count (``MKL_NUM_THREADS``, threadpoolctl and the like set it)."""

@@ -94,6 +94,12 @@ def test_settings_made_unless_the_environment_has_them():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out)["blocktime"] == 7
+    # another threading layer: Intel OpenMP (loaded here only to ask) keeps its default
+    del env["KMP_BLOCKTIME"]
+    env["MKL_THREADING_LAYER"] = "SEQUENTIAL"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out)["blocktime"] != _mkl.BLOCKTIME_MS
 
 
 def test_load_without_the_wheel_is_none(monkeypatch):
