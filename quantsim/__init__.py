@@ -26,12 +26,15 @@ _os.environ.setdefault("OMP_WAIT_POLICY", THREAD_WAIT_DEFAULTS["OMP_WAIT_POLICY"
 
 from quantsim._allocator import tune_malloc as _tune_malloc  # noqa: E402
 from quantsim._blas_env import warn_if_blas_spins as _warn_if_blas_spins  # noqa: E402
+from quantsim._openmp import share_intel_openmp as _share_intel_openmp  # noqa: E402
 
 if _BLAS_LOADED_SPINNING:
     _warn_if_blas_spins()
 
 # Large per-step buffers stay in the heap instead of being page-faulted in every step.
 MALLOC_TUNED = _tune_malloc()
+# With MKL for the engine's products: numba's kernels and MKL on one OpenMP runtime.
+INTEL_OPENMP_SHARED = _share_intel_openmp()
 
 __version__ = "0.1.0"
 

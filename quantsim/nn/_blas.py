@@ -81,14 +81,14 @@ def use(choice: str) -> str:
     returns the one in use, ``"mkl"`` or ``"numpy"``. Raises QuantsimError for an unknown
     choice, or for ``"mkl"`` when MKL is not installed."""
     global _engine_mkl
-    choice = str(choice).strip().lower()
+    choice = str(choice).strip().lower() or "auto"
     if choice not in CHOICES:
         raise QuantsimError(f"QUANTSIM_BLAS={choice!r} is not a BLAS choice; use one of "
                             f"{', '.join(CHOICES)}")
     mkl = _mkl.load() if choice != "numpy" else None
     if choice == "mkl" and mkl is None:
-        raise QuantsimError(f"QUANTSIM_BLAS=mkl but Intel MKL could not be loaded: {INSTALL_HINT}"
-                            ", or set QUANTSIM_BLAS=numpy")
+        raise QuantsimError(f"QUANTSIM_BLAS=mkl but Intel MKL could not be loaded "
+                            f"({_mkl.load_error}): {INSTALL_HINT}, or set QUANTSIM_BLAS=numpy")
     _engine_mkl = mkl if mkl is not None else False
     return backend()
 

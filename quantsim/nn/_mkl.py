@@ -7,16 +7,23 @@ is 1.5-2.5x faster than the OpenBLAS numpy ships with (measured here: 57 vs 92-1
 LSTM step product on two threads). Loaded with ctypes (no compiled extension); numpy keeps its
 own BLAS for everything else.
 
-Settings made once, when first used, each only if the environment does not set it:
+Settings made once, when MKL is loaded:
 
-* threading layer Intel OpenMP (``MKL_THREADING_LAYER``), whose pool is separate from numba's
-  GNU OpenMP pool;
-* with that layer, worker threads spin for 1 ms after a product before they sleep
-  (``KMP_BLOCKTIME``; quantsim's ``OMP_WAIT_POLICY=PASSIVE`` would make it 0): a recurrent
-  layer's products come every ~0.1 ms and waking sleeping threads doubled their cost; 1 ms
-  returns the cores to numba's quantization kernels soon after the products stop;
-* conditional numerical reproducibility ``MKL_CBWR=AUTO``: the same result for the same inputs
-  on the same CPU and thread count, whatever the arrays' alignment (no cost measured here).
+* the LP64 interface, always (32-bit integers, as the ctypes signatures below pass them; an
+  ``MKL_INTERFACE_LAYER`` in the environment would make MKL read them as 64-bit or exit);
+* threading layer Intel OpenMP, or the user's ``MKL_THREADING_LAYER`` if it is ``SEQUENTIAL``
+  or ``GNU`` (others, e.g. ``TBB``, need libraries the wheel does not put on the loader path,
+  and MKL exits the process when it cannot load them: quantsim then uses numpy's BLAS).
+  With the Intel layer, numba's OpenMP kernels run on the same Intel OpenMP runtime
+  (`quantsim._openmp`: loaded when quantsim is imported);
+* with the Intel layer, unless ``KMP_BLOCKTIME`` is set, worker threads spin for 1 ms after
+  a product before they sleep (quantsim's ``OMP_WAIT_POLICY=PASSIVE`` would make it 0): a
+  recurrent layer's products come every ~0.1 ms and waking sleeping threads doubled their cost; 1 ms
+  returns the cores to numba's quantization kernels soon after the products stop. Set for the
+  thread that makes the first product (products from other threads keep the default);
+* unless ``MKL_CBWR`` is set, conditional numerical reproducibility ``AUTO``: the same result
+  for the same inputs on the same CPU and thread count, whatever the arrays' alignment (no
+  cost measured here).
 
 Numerics: a correctly computed float product, as OpenBLAS's is, but the two libraries add the
 terms in different orders, so float32 results (and training runs) differ in the last bits
@@ -31,10 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+from quantsim._openmp import mkl_library_path, mkl_threading_layer
+
 #: cblas enums
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-#: MKL_THREADING_INTEL, MKL_CBWR_AUTO, MKL_CBWR_SUCCESS (mkl_service.h, mkl_cbwr.h)
-_THREADING_INTEL, _CBWR_AUTO, _CBWR_SUCCESS = 0, 2, 0
+#: MKL_INTERFACE_LP64, MKL_CBWR_AUTO, MKL_CBWR_SUCCESS (mkl_service.h, mkl_cbwr.h)
+_INTERFACE_LP64, _CBWR_AUTO, _CBWR_SUCCESS = 0, 2, 0
+#: MKL_THREADING_* codes of the layers the wheel can load as installed
+THREADING_LAYERS = {"INTEL": 0, "SEQUENTIAL": 1, "GNU": 3}
 #: Intel OpenMP's spin time after a parallel region (ms), unless KMP_BLOCKTIME is set.
 BLOCKTIME_MS = 1
 _INT_MAX = 2**31 - 1
@@ -43,13 +54,15 @@ _INT_MAX = 2**31 - 1
 class Mkl:
     """The loaded ``libmkl_rt`` with its gemm entry points typed for ctypes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, layer: str = "INTEL") -> None:
         self.path = path
+        self.layer = layer
         self.lib = ctypes.CDLL(str(path))
         lib = self.lib
-        if "MKL_THREADING_LAYER" not in os.environ:
-            lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
-            lib.MKL_Set_Threading_Layer(_THREADING_INTEL)
+        lib.MKL_Set_Interface_Layer.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Interface_Layer(_INTERFACE_LP64)
+        lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Threading_Layer(THREADING_LAYERS[layer])
         if "MKL_CBWR" not in os.environ:
             lib.MKL_CBWR_Set.argtypes = [ctypes.c_int]
             if lib.MKL_CBWR_Set(_CBWR_AUTO) != _CBWR_SUCCESS:  # pragma: no cover - old MKL
@@ -66,9 +79,8 @@ class Mkl:
         buf = ctypes.create_string_buffer(256)
         lib.MKL_Get_Version_String(buf, ctypes.c_int(len(buf)))
         self.version = buf.value.decode(errors="replace").strip()
-        # Only Intel OpenMP has the setting; a user's other threading layer keeps its own.
-        self._blocktime_set = ("KMP_BLOCKTIME" in os.environ
-                               or os.environ.get("MKL_THREADING_LAYER", "INTEL").upper() != "INTEL")
+        # Only Intel OpenMP has the setting; another threading layer keeps its own.
+        self._blocktime_set = "KMP_BLOCKTIME" in os.environ or layer != "INTEL"
 
     def threads(self) -> int:
         """MKL's current thread count (``MKL_NUM_THREADS``, threadpoolctl and the like set it)."""
@@ -89,8 +101,8 @@ class Mkl:
         or None when MKL cannot take them as they lie (strides that are not a row- or
         column-major matrix, empty or over-large dimensions): the caller then uses numpy."""
         fn = self._gemm.get(A.dtype)
-        if fn is None or B.dtype != A.dtype:
-            return None
+        if fn is None or B.dtype != A.dtype or B.shape[0] != A.shape[1]:
+            return None  # numpy gives the result, or the error for mismatched shapes
         (M, K), N = A.shape, B.shape[1]
         if not 0 < max(M, N, K) <= _INT_MAX or min(M, N, K) == 0:
             return None
@@ -121,24 +133,27 @@ def _operand(X: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def library_path() -> Path | None:
-    """``libmkl_rt`` of the installed ``mkl`` wheel, or None when it is not installed."""
-    from importlib import metadata
-
-    try:
-        files = metadata.files("mkl") or []
-    except metadata.PackageNotFoundError:
-        return None
-    found = sorted(str(f.locate()) for f in files if Path(str(f)).name.startswith("libmkl_rt.so"))
-    return Path(os.path.realpath(found[-1])) if found else None
+#: Why the last `load` returned None ("" after a successful load).
+load_error = ""
 
 
 def load() -> Mkl | None:
-    """The MKL wrapper, or None when the ``mkl`` wheel is not installed or will not load."""
-    path = library_path()
+    """The MKL wrapper, or None (the reason in `load_error`) when the ``mkl`` wheel is not
+    installed, will not load, or the environment asks for a threading layer it cannot use."""
+    global load_error
+    path = mkl_library_path()
     if path is None:
+        load_error = "the mkl wheel is not installed"
+        return None
+    layer = mkl_threading_layer()
+    if layer not in THREADING_LAYERS:
+        load_error = (f"MKL_THREADING_LAYER={layer} is not one quantsim can load; use one of "
+                      f"{', '.join(THREADING_LAYERS)} or unset it")
         return None
     try:
-        return Mkl(path)
-    except (OSError, AttributeError):
+        mkl = Mkl(path, layer)
+    except (OSError, AttributeError) as e:
+        load_error = f"{path}: {e}"
         return None
+    load_error = ""
+    return mkl

@@ -72,7 +72,16 @@ class _Recurrent(Layer):
     def _output(self, Hs: Array) -> Array:
         return Hs if self.return_sequences else Hs[:, -1]
 
+    def _check_error(self, dY: Array, shape: tuple[int, int, int]) -> None:
+        """dY must have the output's shape ``(N, T, H)`` or ``(N, H)``: the step kernels read
+        it row by row and do not broadcast."""
+        want = shape if self.return_sequences else (shape[0], shape[2])
+        if tuple(getattr(dY, "shape", ())) != want:
+            raise ValueError(f"{self.name}: the error dY has shape "
+                             f"{tuple(getattr(dY, 'shape', ()))}; expected the output's {want}")
+
     def _errors_per_step(self, dY: Array, shape: tuple[int, int, int]) -> Array:
+        self._check_error(dY, shape)
         dY = self.q.errors(dY)
         if self.return_sequences:
             return dY
@@ -149,6 +158,7 @@ class LSTM(_Recurrent):
             A[t], C[t], Hs[t] = a, c, h
 
         def backprop(dY: Array, input_grad: bool = True) -> Array | None:
+            self._check_error(dY, (N, T, H))
             dY = q.errors(dY)
             if self.return_sequences:  # time-major, as the step buffers
                 dH = xp.ascontiguousarray(dY.transpose(1, 0, 2))

@@ -54,6 +54,7 @@ def test_bad_choices_say_what_to_do(restore_choice, monkeypatch):
     with pytest.raises(QuantsimError, match=r"pip install 'quantsim\[mkl\]'.*QUANTSIM_BLAS=numpy"):
         _blas.use("mkl")
     assert _blas.use("auto") == "numpy"  # not installed: numpy's BLAS, no error
+    assert _blas.use("") == "numpy"  # set but empty: auto
 
 
 @pytest.mark.parametrize("choice", ["numpy", "auto"])

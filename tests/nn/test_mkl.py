@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from quantsim import _openmp
 from quantsim.nn import _mkl
 
 MKL = _mkl.load()
@@ -23,12 +24,14 @@ def _views(M: int, K: int, N: int, dtype, rng):
     B = rng.standard_normal((K, N)).astype(dtype)
     big_a = np.zeros((M + 3, K + 5), dtype=dtype)
     big_a[1 : M + 1, 2 : K + 2] = A
+    big_at = np.zeros((K + 2, M + 6), dtype=dtype)  # A stored transposed, padded
+    big_at[1 : K + 1, 3 : M + 3] = A.T
     big_b = np.zeros((N + 4, K + 1), dtype=dtype)  # B stored transposed, padded
     big_b[:N, 1:] = B.T
     yield A, B
     yield np.asfortranarray(A), np.asfortranarray(B)
     yield big_a[1 : M + 1, 2 : K + 2], big_b[:N, 1:].T
-    yield big_a.T[2 : K + 2, 1 : M + 1].T, B
+    yield big_at[1 : K + 1, 3 : M + 3].T, B
 
 
 @needs_mkl
@@ -57,6 +60,14 @@ def test_gemm_declines_what_it_cannot_take():
     assert MKL.gemm(A, B.astype(np.float64)) is None  # mixed dtypes
     assert MKL.gemm(A.astype(np.float16), B.astype(np.float16)) is None
     assert MKL.gemm(A[:0], B) is None and MKL.gemm(A[:, :0], B[:0]) is None  # empty
+    assert MKL.gemm(A, B[:5]) is None  # mismatched: numpy raises its error
+
+
+def test_engine_product_of_mismatched_shapes_raises_as_numpy():
+    from quantsim.nn import _blas
+
+    with pytest.raises(ValueError, match="mismatch"):
+        _blas.matmul(np.ones((2, 2**20), np.float32), np.ones((2, 2), np.float32))
 
 
 @needs_mkl
@@ -109,4 +120,62 @@ def test_load_without_the_wheel_is_none(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(metadata, "files", missing)
-    assert _mkl.library_path() is None and _mkl.load() is None
+    assert _openmp.mkl_library_path() is None and _mkl.load() is None
+    assert "not installed" in _mkl.load_error
+
+
+@needs_mkl
+@pytest.mark.parametrize("choice", ["auto", "numpy"])
+def test_numba_and_mkl_share_one_openmp_runtime(choice, tmp_path):
+    # numba's OpenMP pool started before any MKL product binds to the Intel runtime that
+    # `import quantsim` loaded, unless QUANTSIM_BLAS=numpy (then GNU OpenMP, as without MKL).
+    code = (
+        "import quantsim, numba, numpy as np\n"
+        "@numba.njit(parallel=True)\n"
+        "def f(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(x.size):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "f(np.ones(1000))\n"
+        "print(numba.threading_layer())\n"
+    )
+    env = dict(os.environ, QUANTSIM_BLAS=choice, LD_DEBUG="bindings",
+               LD_DEBUG_OUTPUT=str(tmp_path / "ld"), NUMBA_THREADING_LAYER="omp")
+    env.pop("MKL_THREADING_LAYER", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "omp"
+    bound = {line.rsplit(" to ", 1)[1].split()[0].rsplit("/", 1)[-1]
+             for f in tmp_path.glob("ld*") for line in f.read_text().splitlines()
+             if "omppool" in line and "normal symbol `omp_get_thread_num'" in line}
+    want = "libiomp5.so" if choice == "auto" else "libgomp"
+    assert bound and all(b.startswith(want) for b in bound), bound
+
+
+@needs_mkl
+@pytest.mark.parametrize("layer", ["ILP64", "GNU", "GNU,ILP64"])
+def test_interface_layer_in_the_environment_is_overridden(layer):
+    code = ("import numpy as np\n"
+            "from quantsim.nn import _blas\n"
+            "A = np.arange(35, dtype=np.float32).reshape(7, 5)\n"
+            "B = np.arange(30, dtype=np.float32).reshape(5, 6)\n"
+            "print(_blas.backend(), bool((_blas.matmul(A, B) == A @ B).all()))\n")
+    env = dict(os.environ, MKL_INTERFACE_LAYER=layer)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["mkl", "True"]
+
+
+@needs_mkl
+def test_threading_layer_mkl_cannot_load_falls_back_with_the_reason():
+    code = ("from quantsim.nn import _blas, _mkl\n"
+            "print(_blas.use('auto'))\n"
+            "print(_mkl.load_error)\n"
+            "_blas.use('mkl')\n")
+    env = dict(os.environ, MKL_THREADING_LAYER="tbb")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.stdout.splitlines()[0] == "numpy"
+    assert "MKL_THREADING_LAYER=TBB" in proc.stdout
+    assert proc.returncode != 0 and "MKL_THREADING_LAYER=TBB" in proc.stderr
+    assert "QUANTSIM_BLAS=numpy" in proc.stderr

@@ -131,3 +131,13 @@ def test_lstm_step_kernels_equal_the_array_version_bit_for_bit(dtype, return_seq
     np.testing.assert_array_equal(dX0, dX1)
     for k in g0:
         np.testing.assert_array_equal(g0[k], g1[k])
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_error_of_another_shape_is_refused(cell, return_sequences) -> None:
+    layer = cell(3, 4, rng=0, return_sequences=return_sequences)
+    Y, backprop = layer.forward(np.ones((5, 2, 3), np.float32), True)
+    bad = np.ones((1,) + Y.shape[1:], np.float32)  # broadcastable, but not the output's shape
+    with pytest.raises(ValueError, match=r"dY has shape \(1, .*expected the output's"):
+        backprop(bad)
