@@ -7,9 +7,10 @@ MKL's Intel threading layer runs on Intel OpenMP (``libiomp5``), numba's ``omp``
 layer on whatever runtime provides the GNU OpenMP entry points when numba starts its pool.
 ``libiomp5`` provides them too. Loaded into the global symbol scope before numba's pool starts,
 it serves both: one team of threads, which is what a 2-core machine wants (measured here,
-float32 steps with MKL products: with numba on GNU OpenMP beside MKL's Intel OpenMP, LeNet-5
-11.7 ms and the MLP 6.0 ms; on the one runtime 9.5-10.1 and 5.4 ms). Without this, which
-runtime numba used depended on whether an MKL product or a numba kernel ran first.
+float32 steps with MKL products: with numba on GNU OpenMP beside MKL's Intel OpenMP,
+LeNet-5 11.7 ms and the MLP 6.0 ms; on the one runtime 9.4-10.1 and 5.4-5.6 ms). Without
+this, which runtime numba used depended on whether an MKL product or a numba kernel ran
+first.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ installed (``pip install 'quantsim[mkl]'``).
 
 Why: the engine's float products are small or skinny (an LSTM's 128x128·128x512 step product,
 LeNet-5's convolutions as 6x100352·100352x25), where MKL, the BLAS PyTorch's CPU build runs,
-is 1.5-2.5x faster than the OpenBLAS numpy ships with (measured here: 57 vs 92-136 µs for the
+is 1.5-2.5x faster than the OpenBLAS numpy ships with (measured here: 57 vs 88-136 µs for the
 LSTM step product on two threads). Loaded with ctypes (no compiled extension); numpy keeps its
 own BLAS for everything else.
 
@@ -18,9 +18,9 @@ Settings made once, when MKL is loaded:
   (`quantsim._openmp`: loaded when quantsim is imported);
 * with the Intel layer, unless ``KMP_BLOCKTIME`` is set, worker threads spin for 1 ms after
   a product before they sleep (quantsim's ``OMP_WAIT_POLICY=PASSIVE`` would make it 0): a
-  recurrent layer's products come every ~0.1 ms and waking sleeping threads doubled their cost; 1 ms
-  returns the cores to numba's quantization kernels soon after the products stop. Set for the
-  thread that makes the first product (products from other threads keep the default);
+  recurrent layer's products come every ~0.1 ms and waking sleeping threads doubled their
+  cost; 1 ms returns the cores soon after the products stop. Set for the thread that makes
+  the first product (products from other threads keep the default);
 * unless ``MKL_CBWR`` is set, conditional numerical reproducibility ``AUTO``: the same result
   for the same inputs on the same CPU and thread count, whatever the arrays' alignment (no
   cost measured here).
