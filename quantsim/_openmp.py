@@ -32,6 +32,11 @@ def mkl_library_path() -> Path | None:
     return Path(os.path.realpath(found[-1])) if found else None
 
 
+def intel_openmp_path(mkl_path: Path) -> Path:
+    """The wheel's Intel OpenMP runtime: it sits beside ``libmkl_rt``."""
+    return mkl_path.with_name("libiomp5.so")
+
+
 def mkl_threading_layer() -> str:
     """The MKL threading layer the environment asks for (``INTEL`` when unset)."""
     return os.environ.get("MKL_THREADING_LAYER", "").strip().upper() or "INTEL"
@@ -45,7 +50,7 @@ def share_intel_openmp() -> bool:
             or mkl_threading_layer() != "INTEL"):
         return False
     path = mkl_library_path()
-    iomp = path.with_name("libiomp5.so") if path is not None else None
+    iomp = intel_openmp_path(path) if path is not None else None
     if iomp is None or not iomp.exists():
         return False
     try:

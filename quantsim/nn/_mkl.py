@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantsim._openmp import mkl_library_path, mkl_threading_layer
+from quantsim._openmp import intel_openmp_path, mkl_library_path, mkl_threading_layer
 
 #: cblas enums
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -87,10 +87,9 @@ class Mkl:
         return int(self.lib.MKL_Get_Max_Threads())
 
     def _set_blocktime(self) -> None:
-        # Intel OpenMP is loaded by MKL's first threaded call; it sits beside libmkl_rt.
         self._blocktime_set = True
         try:
-            iomp = ctypes.CDLL(str(self.path.with_name("libiomp5.so")))
+            iomp = ctypes.CDLL(str(intel_openmp_path(self.path)))
             iomp.kmp_set_blocktime.argtypes = [ctypes.c_int]
             iomp.kmp_set_blocktime(BLOCKTIME_MS)
         except (OSError, AttributeError):  # another OpenMP runtime: its own default
