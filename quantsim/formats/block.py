@@ -13,7 +13,7 @@ from quantsim.formats.base import NumberFormat
 from quantsim.formats.carrier import Carrier, unrepresentable
 from quantsim.formats.rounding import Rounding
 from quantsim.formats.stats import QuantStats
-from quantsim.kernels import cpu
+from quantsim.kernels import block_fast, cpu
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +84,17 @@ class BlockFormat(NumberFormat):
         if x2.size == 0:
             return
         nblocks = x2.shape[0] * -(-length // self.block)
+        only = np.empty(0, dtype=np.uint8)  # every block
+        if (stats is None and carrier.mant_bits == 23 and self.mbits <= 23
+                and self.block >= block_fast.LANES):
+            only = np.empty(nblocks, dtype=np.uint8)
+            cpu.launch(
+                block_fast.quantize_blocks_fast, x2.size, x2.view(carrier.bits_dtype),
+                out2.view(carrier.bits_dtype), self.mbits, self.block, rnd.code,
+                rnd.random_bits or 0, np.uint64(key), 0, only,
+            )
+            if not only.any():
+                return
         chunks = -(-nblocks // max(1, cpu.CHUNK // self.block)) if stats is not None else 1
         rows = np.zeros((chunks, cpu.N_STATS))
         hist = np.zeros((chunks, cpu.LOG2_HIST_BINS), dtype=np.int64)
@@ -92,6 +103,7 @@ class BlockFormat(NumberFormat):
             out2.view(carrier.bits_dtype),
             carrier.mant_bits, carrier.bias, self.mbits, self.block, rnd.code,
             rnd.random_bits or 0, np.uint64(key), 0, stats is not None, np.inf, rows, hist,
+            only,
         )
         if stats is not None:
             stats.add_rows(rows, hist)

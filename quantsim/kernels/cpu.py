@@ -476,7 +476,7 @@ def quantize_elementwise_counts_fast(xbits, outbits, fp, mode, twos, key, offset
 
 
 @numba.njit(inline="always")
-def _encode(n, msb, qe, mant_bits, bias):
+def encode_scaled(n, msb, qe, mant_bits, bias):
     """Carrier bits of n * 2**qe where n has its top bit at position `msb` (msb <= mant_bits)."""
     exp = qe + msb
     if exp >= 1 - bias:
@@ -485,41 +485,32 @@ def _encode(n, msb, qe, mant_bits, bias):
     return n << np.int64(qe - (1 - bias - mant_bits))
 
 
-#: Largest block quantum exponent for the fast core: its constant 2**(qe + 23) must be a float32.
-_BLOCK_FAST_MAX_QE = 104
-
-
 @numba.njit(inline="always")
-def _block_fast_params(qe, maxpos, maxneg, rbits):
-    """`float32_fast.fast_params` of a saturating fixed-point grid with quantum 2**qe
-    (-149 <= qe <= 104) and largest magnitudes `maxpos` / `maxneg` (float32 bits)."""
-    u32 = np.uint32
-    sign = u32(float32_fast.SIGN)
-    c = float32_fast._float_of_bits((qe + np.int64(23 + 127)) << np.int64(23))
-    q_bits = ((qe + np.int64(127)) << np.int64(23) if qe >= -126
-              else np.int64(1) << (qe + np.int64(149)))
-    pos, neg = u32(maxpos), u32(maxneg)
-    # scale_a * scale_b = 2**(32 - qe), each factor a normal float32 (32 - qe <= 181).
-    first = min(np.int64(32) - qe, np.int64(127))
-    scale_a = float32_fast._float_of_bits((first + np.int64(127)) << np.int64(23))
-    scale_b = float32_fast._float_of_bits((np.int64(32) - qe - first + np.int64(127))
-                                          << np.int64(23))
-    return (
-        u32(1), u32(float32_fast.EXP_ALL), c, float32_fast._float_of_bits(q_bits), scale_a,
-        pos, neg, pos, u32(neg | sign), pos, u32(neg | sign),
-        u32((np.int64(1) << np.int64(32 - rbits)) - 1 if rbits > 0 else np.int64(0)), scale_b,
-    )
+def block_quantum(amax, mant_bits, bias, mbits):
+    """qe of a block whose largest finite magnitude has carrier bits `amax` (int64): the
+    quantum 2**qe puts that magnitude's leading bit on the mantissa's top bit (M-bit two's
+    complement), and qe is never below the carrier's smallest quantum."""
+    biased = amax >> np.int64(mant_bits)
+    if biased > 0:
+        e = biased - bias
+    else:
+        e = np.int64(1 - bias - mant_bits)
+        while amax > 1:
+            amax >>= 1
+            e += 1
+    return max(e - (mbits - 2), np.int64(1 - bias - mant_bits))
 
 
 @numba.njit(parallel=True, cache=True)
 def quantize_blocks(
     x, xbits, out, outbits, mant_bits, bias, mbits, block, mode, rbits, key, offset,
-    want_stats, thresh, stats, hist,
+    want_stats, thresh, stats, hist, only,
 ):
     """Block floating point on (rows, length) arrays. Blocks of `block` elements along the last
     axis share qe = floor(log2(max finite |x|)) - (mbits - 2); elements are mbits-bit two's
     complement integers times 2**qe, rounded then saturated. qe never goes below the carrier's
-    smallest quantum. Blocks tile the rows, so a run of blocks is a contiguous flat range."""
+    smallest quantum. Blocks tile the rows, so a run of blocks is a contiguous flat range.
+    With a non-empty `only` (one uint8 per block), blocks b with only[b] == 0 are left alone."""
     rows, length = xbits.shape
     xf = x.reshape(x.size)
     of = out.reshape(out.size)
@@ -533,10 +524,7 @@ def quantize_blocks(
     sign_shift = 31 if mant_bits == 23 else 63
     magmask = (np.int64(1) << np.int64(sign_shift)) - 1
     inf_bits = np.int64(2 * bias + 1) << np.int64(mant_bits)
-    lowest_qe = 1 - bias - mant_bits
     top = np.int64(1) << np.int64(mbits - 1)
-    # The float32 fast core (without statistics): a block is fixed point with quantum 2**qe.
-    fast = mant_bits == 23 and mbits <= 23 and not want_stats
     for c in numba.prange(nchunks):
         prefer_512_bit_vectors()
         b0 = c * blocks_per_chunk
@@ -544,8 +532,9 @@ def quantize_blocks(
         f0 = (b0 // per_row) * length + (b0 % per_row) * block
         f1 = ((b1 - 1) // per_row) * length + min(((b1 - 1) % per_row) * block + block, length)
         flags = np.empty(f1 - f0 if want_stats else 0, dtype=np.uint8)
-        draws = draw_buffer(mode)
         for b in range(b0, b1):
+            if only.size and not only[b]:
+                continue
             row = b // per_row
             j0 = row * length + (b % per_row) * block
             j1 = row * length + min((b % per_row) * block + block, length)
@@ -554,29 +543,16 @@ def quantize_blocks(
             for k in range(j1 - j0):
                 mag = np.int64(xs[k]) & magmask
                 amax = max(amax, mag if mag < inf_bits else np.int64(0))
-            biased = amax >> np.int64(mant_bits)
-            if biased > 0:
-                e = biased - bias
-            else:
-                e = np.int64(1 - bias - mant_bits)
-                while amax > 1:
-                    amax >>= 1
-                    e += 1
-            qe = max(e - (mbits - 2), np.int64(lowest_qe))
-            maxpos = _encode(top - 1, mbits - 2, qe, mant_bits, bias)
-            maxneg = _encode(top, mbits - 1, qe, mant_bits, bias)
-            if fast and qe <= _BLOCK_FAST_MAX_QE:
-                _round_range_fast_mode(xb, ob, flags, False, j0, j1,
-                                       _block_fast_params(qe, maxpos, maxneg, rbits),
-                                       mode, True, ukey, offset, draws)
-            else:
-                # One inlined copy of the general core with a run-time mode (a copy per mode
-                # made this kernel take minutes to compile).
-                _round_range(
-                    xb, ob, flags[j0 - f0:] if want_stats else flags, want_stats, j0, j1,
-                    mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe, maxpos, maxneg,
-                    scalar.OVERFLOW_SAT, mode, rbits, ukey, offset,
-                )
+            qe = block_quantum(amax, mant_bits, bias, mbits)
+            maxpos = encode_scaled(top - 1, mbits - 2, qe, mant_bits, bias)
+            maxneg = encode_scaled(top, mbits - 1, qe, mant_bits, bias)
+            # One inlined copy of the general core with a run-time mode (a copy per mode
+            # made this kernel take minutes to compile).
+            _round_range(
+                xb, ob, flags[j0 - f0:] if want_stats else flags, want_stats, j0, j1,
+                mant_bits, bias, scalar.KIND_FIXED, 0, 0, True, qe, maxpos, maxneg,
+                scalar.OVERFLOW_SAT, mode, rbits, ukey, offset,
+            )
         if want_stats:
             _count_range(xf, xb, of, ob, flags, f0, f1, mant_bits, bias, thresh, stats, hist, c)
 
@@ -605,7 +581,8 @@ def _drop_stale_cache() -> None:
         digest.update((here / name).read_bytes())
     stamp_text = digest.hexdigest()
     # Modules whose cached kernels inline code from these files.
-    dependants = ("cpu.*.nb[ic]", "fused_update.*.nb[ic]", "stats.*.nb[ic]")
+    dependants = ("cpu.*.nb[ic]", "block_fast.*.nb[ic]", "fused_update.*.nb[ic]",
+                  "stats.*.nb[ic]")
     roots = [here / "__pycache__", here.parent / "__pycache__"]
     if numba.config.CACHE_DIR:
         roots.append(Path(numba.config.CACHE_DIR))
