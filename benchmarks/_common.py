@@ -113,6 +113,31 @@ def time_best(fn: Callable[[], Any], repeats: int = 7, warmup: int = 1,
     return {"best_s": min(times), "median_s": statistics.median(times), "calls": len(times)}
 
 
+def time_paired(fn: Callable[[], Any], ref: Callable[[], Any], repeats: int = 7,
+                warmup: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    """`time_best` of `fn` and of `ref`, their calls alternating (ref, fn, ref, fn, ...): both
+    get the same number of samples under the same conditions, so the ratio of their best
+    times is not biased by a reference timed many more times than the case (a best of 84
+    copies against a best of 7 calls measured the case ~5-10 % slower relative to the copy)."""
+    for _ in range(warmup):
+        ref()
+        fn()
+    fn_times: list[float] = []
+    ref_times: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ref()
+        t1 = time.perf_counter()
+        fn()
+        t2 = time.perf_counter()
+        ref_times.append(t1 - t0)
+        fn_times.append(t2 - t1)
+    return ({"best_s": min(fn_times), "median_s": statistics.median(fn_times),
+             "calls": len(fn_times)},
+            {"best_s": min(ref_times), "median_s": statistics.median(ref_times),
+             "calls": len(ref_times)})
+
+
 def base_parser(description: str, default_size: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", type=float, default=default_size,

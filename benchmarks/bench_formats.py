@@ -4,8 +4,10 @@ Run: .venv/bin/python benchmarks/bench_formats.py [--size 1e6] [--repeats 7] [--
 
 For each format x rounding (nearest, stochastic; and each again with statistics counted) it
 reports million elements per second and the ratio to `np.copyto` of the same float32 array,
-measured in the same run (the memory-speed target: >= 0.8x copy). Peers: numpy's float16 cast,
-ml_dtypes casts, and QPyTorch's float_quantize / fixed_point_quantize when importable. Casts
+measured in the same run: to the copies timed in turn with the case (as many calls, same
+conditions; the memory-speed target: >= 0.8x copy) and to the best copy of the whole run.
+Peers: numpy's float16 cast, ml_dtypes casts, and QPyTorch's float_quantize /
+fixed_point_quantize when importable. Casts
 write 1- or 2-byte outputs (less memory traffic than a float32 carrier round trip); QPyTorch,
 like quantsim, writes float32. Numba compilation is excluded (one warm-up call per case).
 """
@@ -34,6 +36,7 @@ from _common import (  # noqa: E402
     machine_facts,
     print_facts,
     time_best,
+    time_paired,
 )
 
 from quantsim.formats import QuantStats, parse  # noqa: E402
@@ -61,19 +64,21 @@ def bench_quantsim(x, out, repeats, copy_s) -> list[dict[str, Any]]:
                 return fmt.quantize(x, rounding=rounding, seed=1, out=out, stats=stats,
                                     state=state)
 
-            t = time_best(run, repeats)
+            t, paired = time_paired(run, lambda: np.copyto(out, x), repeats)
             ts = time_best(lambda run=run: run(QuantStats()), repeats)
-            copy_s = min(copy_s, time_best(lambda: np.copyto(out, x), repeats)["best_s"])
+            copy_s = min(copy_s, paired["best_s"])
             row.update(
                 melem_s=n / t["best_s"] / 1e6, best_s=t["best_s"], median_s=t["median_s"],
                 stats_melem_s=n / ts["best_s"] / 1e6, stats_best_s=ts["best_s"],
                 stats_slowdown=ts["best_s"] / t["best_s"],
+                paired_copy_s=paired["best_s"],
+                ratio_to_paired_copy=paired["best_s"] / t["best_s"],
             )
             rows.append(row)
     for row in rows:
         row["ratio_to_copy"] = copy_s / row["best_s"]
         row["stats_ratio_to_copy"] = copy_s / row["stats_best_s"]
-        row["meets_target"] = row["ratio_to_copy"] >= TARGET
+        row["meets_target"] = row["ratio_to_paired_copy"] >= TARGET
     return rows, copy_s
 
 
@@ -156,15 +161,18 @@ def main(argv=None) -> int:
         return 0
     print_facts(facts)
     print(f"\n{n:,} float32 elements; np.copyto: {n / copy_s / 1e6:,.0f} Melem/s "
-          f"(best of the run). Ratios are to that copy; target >= {TARGET}x.\n")
+          f"(best of the run). 'x paired copy': to the copies timed in turn with the case "
+          f"(same number of calls; the target, >= {TARGET}x); 'x best copy': to the best copy "
+          "of the run.\n")
     table = [
-        [r["format"], r["rounding"], r["melem_s"], r["ratio_to_copy"],
-         "yes" if r["meets_target"] else "NO", r["stats_melem_s"], r["stats_ratio_to_copy"],
-         r["stats_slowdown"]]
+        [r["format"], r["rounding"], r["melem_s"], r["ratio_to_paired_copy"],
+         r["ratio_to_copy"], "yes" if r["meets_target"] else "NO", r["stats_melem_s"],
+         r["stats_ratio_to_copy"], r["stats_slowdown"]]
         for r in rows
     ]
-    print(format_table(["quantsim format", "rounding", "Melem/s", "x copy", ">=0.8",
-                        "stats Melem/s", "x copy", "stats/off time"], table))
+    print(format_table(["quantsim format", "rounding", "Melem/s", "x paired copy",
+                        "x best copy", ">=0.8", "stats Melem/s", "x best copy",
+                        "stats/off time"], table))
     print()
     peer_table = [[r["library"], r["operation"], r.get("rounding", "-"), r["melem_s"],
                    r.get("ratio_to_copy")] for r in casts + qrows]
