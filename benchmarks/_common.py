@@ -118,7 +118,7 @@ def time_paired(fn: Callable[[], Any], ref: Callable[[], Any], repeats: int = 7,
     """`time_best` of `fn` and of `ref`, their calls alternating (ref, fn, ref, fn, ...): both
     get the same number of samples under the same conditions, so the ratio of their best
     times is not biased by a reference timed many more times than the case (a best of 84
-    copies against a best of 7 calls measured the case ~5-10 % slower relative to the copy)."""
+    copies against a best of 7 calls put the cases 5-15 % lower relative to the copy)."""
     for _ in range(warmup):
         ref()
         fn()

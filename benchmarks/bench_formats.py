@@ -7,9 +7,9 @@ reports million elements per second and the ratio to `np.copyto` of the same flo
 measured in the same run: to the copies timed in turn with the case (as many calls, same
 conditions; the memory-speed target: >= 0.8x copy) and to the best copy of the whole run.
 Peers: numpy's float16 cast, ml_dtypes casts, and QPyTorch's float_quantize /
-fixed_point_quantize when importable. Casts
-write 1- or 2-byte outputs (less memory traffic than a float32 carrier round trip); QPyTorch,
-like quantsim, writes float32. Numba compilation is excluded (one warm-up call per case).
+fixed_point_quantize when importable. Casts write 1- or 2-byte outputs (less memory traffic
+than a float32 carrier round trip); QPyTorch, like quantsim, writes float32. Numba compilation
+is excluded (one warm-up call per case).
 """
 
 from __future__ import annotations
