@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from quantsim.kernels import float32_fast, scalar
-from quantsim.kernels.cpu import CHUNK, random_words
+from quantsim.kernels.cpu import block_chunks, block_span, random_words
 from quantsim.kernels.vector_width import prefer_512_bit_vectors
 
 #: Elements per group of blocks: one loop of random draws and one tree of block maxima each
@@ -103,9 +103,7 @@ def _round_group(xb, ob, g0, g1, w0, per_row, length, block, qe, c, q, scale_a, 
     here (`_round_group_mode`): a branch on it per block cost ~5% of the stochastic speed."""
     sign = np.uint32(float32_fast.SIGN)
     for b in range(g0, g1):
-        row = b // per_row
-        j0 = row * length + (b % per_row) * block
-        j1 = row * length + min((b % per_row) * block + block, length)
+        j0, j1 = block_span(b, per_row, length, block)
         i = b - g0
         skip = qe[i] > MAX_QE or j1 - j0 < LANES
         skipped[b] = skip
@@ -179,10 +177,7 @@ def quantize_blocks_fast(xbits, outbits, mbits, block, mode, rbits, key, offset,
     rows, length = xbits.shape
     xb = xbits.reshape(xbits.size)
     ob = outbits.reshape(outbits.size)
-    per_row = (length + block - 1) // block
-    nblocks = rows * per_row
-    blocks_per_chunk = max(1, CHUNK // block)
-    nchunks = (nblocks + blocks_per_chunk - 1) // blocks_per_chunk
+    per_row, nblocks, blocks_per_chunk, nchunks = block_chunks(rows, length, block)
     ukey = np.uint64(key)
     tree = block <= GROUP and block & (block - 1) == 0 and length % block == 0
     group = max(1, GROUP // block)  # blocks sharing one loop of random draws
@@ -204,16 +199,14 @@ def quantize_blocks_fast(xbits, outbits, mbits, block, mode, rbits, key, offset,
         maxneg = np.empty(group, dtype=np.uint32)
         for g0 in range(b0, b1, group):
             g1 = min(g0 + group, b1)
-            w0 = (g0 // per_row) * length + (g0 % per_row) * block
-            w1 = ((g1 - 1) // per_row) * length + min(((g1 - 1) % per_row) * block + block,
-                                                      length)
+            w0 = block_span(g0, per_row, length, block)[0]
+            w1 = block_span(g1 - 1, per_row, length, block)[1]
             if tree:
                 _block_maxima(xb[w0:w1], block, half, quarter)
             else:
                 for b in range(g0, g1):
-                    j0 = (b // per_row) * length + (b % per_row) * block
-                    half[b - g0] = _block_max(xb[j0:min(j0 + block, (b // per_row + 1)
-                                                        * length)])
+                    j0, j1 = block_span(b, per_row, length, block)
+                    half[b - g0] = _block_max(xb[j0:j1])
             m = g1 - g0
             _group_params(half, mbits, qe[:m], cs, qs, scale_a, scale_b, maxpos, maxneg)
             if mode == scalar.STOCHASTIC:

@@ -475,30 +475,27 @@ def quantize_elementwise_counts_fast(xbits, outbits, fp, mode, twos, key, offset
         stats[c, S_COUNT] += i1 - i0
 
 
-@numba.njit(inline="always")
-def encode_scaled(n, msb, qe, mant_bits, bias):
-    """Carrier bits of n * 2**qe where n has its top bit at position `msb` (msb <= mant_bits)."""
-    exp = qe + msb
-    if exp >= 1 - bias:
-        mant = (n << np.int64(mant_bits - msb)) & ((np.int64(1) << np.int64(mant_bits)) - 1)
-        return (np.int64(exp + bias) << np.int64(mant_bits)) | mant
-    return n << np.int64(qe - (1 - bias - mant_bits))
+encode_scaled = numba.njit(inline="always")(scalar.encode_scaled)
+block_quantum = numba.njit(inline="always")(scalar.block_quantum)
 
 
 @numba.njit(inline="always")
-def block_quantum(amax, mant_bits, bias, mbits):
-    """qe of a block whose largest finite magnitude has carrier bits `amax` (int64): the
-    quantum 2**qe puts that magnitude's leading bit on the mantissa's top bit (M-bit two's
-    complement), and qe is never below the carrier's smallest quantum."""
-    biased = amax >> np.int64(mant_bits)
-    if biased > 0:
-        e = biased - bias
-    else:
-        e = np.int64(1 - bias - mant_bits)
-        while amax > 1:
-            amax >>= 1
-            e += 1
-    return max(e - (mbits - 2), np.int64(1 - bias - mant_bits))
+def block_chunks(rows, length, block):
+    """(per_row, nblocks, blocks_per_chunk, nchunks) of blocks of `block` elements tiling
+    `rows` rows of `length` (a row's last block may be shorter), CHUNK // block blocks (at
+    least one) per chunk. Blocks tile the rows, so a run of blocks is a contiguous flat range."""
+    per_row = (length + block - 1) // block
+    nblocks = rows * per_row
+    blocks_per_chunk = max(1, CHUNK // block)
+    return per_row, nblocks, blocks_per_chunk, (nblocks + blocks_per_chunk - 1) // blocks_per_chunk
+
+
+@numba.njit(inline="always")
+def block_span(b, per_row, length, block):
+    """The flat element range (j0, j1) of block b (see `block_chunks`)."""
+    row = b // per_row
+    j0 = row * length + (b % per_row) * block
+    return j0, row * length + min((b % per_row) * block + block, length)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -509,17 +506,14 @@ def quantize_blocks(
     """Block floating point on (rows, length) arrays. Blocks of `block` elements along the last
     axis share qe = floor(log2(max finite |x|)) - (mbits - 2); elements are mbits-bit two's
     complement integers times 2**qe, rounded then saturated. qe never goes below the carrier's
-    smallest quantum. Blocks tile the rows, so a run of blocks is a contiguous flat range.
-    With a non-empty `only` (one uint8 per block), blocks b with only[b] == 0 are left alone."""
+    smallest quantum (blocks laid out as `block_chunks` says). With a non-empty `only` (one
+    uint8 per block), blocks b with only[b] == 0 are left alone."""
     rows, length = xbits.shape
     xf = x.reshape(x.size)
     of = out.reshape(out.size)
     xb = xbits.reshape(xbits.size)
     ob = outbits.reshape(outbits.size)
-    per_row = (length + block - 1) // block
-    nblocks = rows * per_row
-    blocks_per_chunk = max(1, CHUNK // block)
-    nchunks = (nblocks + blocks_per_chunk - 1) // blocks_per_chunk
+    per_row, nblocks, blocks_per_chunk, nchunks = block_chunks(rows, length, block)
     ukey = np.uint64(key)
     sign_shift = 31 if mant_bits == 23 else 63
     magmask = (np.int64(1) << np.int64(sign_shift)) - 1
@@ -529,15 +523,13 @@ def quantize_blocks(
         prefer_512_bit_vectors()
         b0 = c * blocks_per_chunk
         b1 = min(b0 + blocks_per_chunk, nblocks)
-        f0 = (b0 // per_row) * length + (b0 % per_row) * block
-        f1 = ((b1 - 1) // per_row) * length + min(((b1 - 1) % per_row) * block + block, length)
+        f0 = block_span(b0, per_row, length, block)[0]
+        f1 = block_span(b1 - 1, per_row, length, block)[1]
         flags = np.empty(f1 - f0 if want_stats else 0, dtype=np.uint8)
         for b in range(b0, b1):
             if only.size and not only[b]:
                 continue
-            row = b // per_row
-            j0 = row * length + (b % per_row) * block
-            j1 = row * length + min((b % per_row) * block + block, length)
+            j0, j1 = block_span(b, per_row, length, block)
             amax = np.int64(0)
             xs = xb[j0:j1]  # indexed from 0: a loop from a run-time j0 did not vectorise
             for k in range(j1 - j0):

@@ -161,14 +161,8 @@ def _end_block_stats(shist, hist):
             cuda.atomic.add(hist, b, shist[b])
 
 
-@cuda.jit(device=True)
-def _encode(n, msb, qe, mant_bits, bias):
-    """Carrier bits of n * 2**qe where n has its top bit at position `msb` (msb <= mant_bits)."""
-    exp = qe + msb
-    if exp >= 1 - bias:
-        mant = (n << np.int64(mant_bits - msb)) & ((np.int64(1) << np.int64(mant_bits)) - 1)
-        return (np.int64(exp + bias) << np.int64(mant_bits)) | mant
-    return n << np.int64(qe - (1 - bias - mant_bits))
+_encode = cuda.jit(device=True)(scalar.encode_scaled)
+_block_quantum = cuda.jit(device=True)(scalar.block_quantum)
 
 
 @cuda.jit(device=True)
@@ -179,7 +173,6 @@ def _quantize_block(
     """One block of `block<M,k>` (elements j0..j1-1 of `row`), as `cpu.quantize_blocks`."""
     sign_shift = 31 if mant_bits == 23 else 63
     inf_bits = np.int64(2 * bias + 1) << np.int64(mant_bits)
-    lowest_qe = np.int64(1 - bias - mant_bits)
     top = np.int64(1) << np.int64(mbits - 1)
     magmask = (np.int64(1) << np.int64(sign_shift)) - 1
     amax = np.int64(0)
@@ -187,15 +180,7 @@ def _quantize_block(
         mag = np.int64(xbits[row, j]) & magmask
         if mag < inf_bits and mag > amax:
             amax = mag
-    biased = amax >> np.int64(mant_bits)
-    if biased > 0:
-        e = biased - bias
-    else:
-        e = np.int64(1 - bias - mant_bits)
-        while amax > 1:
-            amax >>= 1
-            e += 1
-    qe = max(e - (mbits - 2), lowest_qe)
+    qe = _block_quantum(amax, mant_bits, bias, mbits)
     maxpos = _encode(top - 1, mbits - 2, qe, mant_bits, bias)
     maxneg = _encode(top, mbits - 1, qe, mant_bits, bias)
     for j in range(j0, j1):

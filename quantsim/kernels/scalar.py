@@ -151,6 +151,31 @@ def quantize_bits(
     return rb | (signbit << np.int64(sign_shift)), flag
 
 
+def encode_scaled(n, msb, qe, mant_bits, bias):
+    """Carrier bits of n * 2**qe where n has its top bit at position `msb` (msb <= mant_bits):
+    the bounds of a `block<M,k>` block with quantum 2**qe."""
+    exp = qe + msb
+    if exp >= 1 - bias:
+        mant = (n << np.int64(mant_bits - msb)) & ((np.int64(1) << np.int64(mant_bits)) - 1)
+        return (np.int64(exp + bias) << np.int64(mant_bits)) | mant
+    return n << np.int64(qe - (1 - bias - mant_bits))
+
+
+def block_quantum(amax, mant_bits, bias, mbits):
+    """qe of a `block<M,k>` block whose largest finite magnitude has carrier bits `amax`
+    (int64): the quantum 2**qe puts that magnitude's leading bit on the top bit of an M-bit
+    two's complement mantissa, and qe is never below the carrier's smallest quantum."""
+    biased = amax >> np.int64(mant_bits)
+    if biased > 0:
+        e = biased - bias
+    else:
+        e = np.int64(1 - bias - mant_bits)
+        while amax > 1:
+            amax >>= 1
+            e += 1
+    return max(e - (mbits - 2), np.int64(1 - bias - mant_bits))
+
+
 def _rebind(func, namespace):
     """A copy of `func` whose global names resolve in `namespace` (to swap in jitted helpers)."""
     return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
