@@ -8,7 +8,7 @@ Two things keep short blocks (MX uses k = 32) at memory speed:
   1,050 Melem/s, the tree at 5,380 (16M elements, 2 threads);
 - blocks are rounded LANES elements at a time by a loop with a constant trip count, which
   vectorises, where a loop over 32 elements with a run-time count did not (in one process:
-  block<8,32> stochastic 1,663 -> 1,730-1,800 Melem/s, block<8,16> 747 -> 1,300-1,360);
+  block<8,32> stochastic 1,663 -> 1,730-1,800 Melem/s, block<8,16> 747 -> 1,300-1,420);
 - one array of random words per group, the same view in every mode: choosing between two
   arrays by the mode (a phi of two arrays), like choosing a per-step source array, stopped
   the rounding loops from vectorising.
@@ -41,7 +41,7 @@ MAX_QE = 104
 @numba.njit(inline="always")
 def _group_params(maxima, mbits, qe, c, q, scale_a, scale_b, maxpos, maxneg):
     """For each block i of a group (its largest finite magnitude maxima[i], float32 bits, as
-    many as qe.size): qe[i], `cpu.block_quantum` of it, and the per-block constants of the
+    many as qe.size): qe[i], `scalar.block_quantum` of it, and the per-block constants of the
     fast core's tuple (see `float32_fast.fast_params`) for a saturating fixed-point grid
     with quantum 2**qe[i]; meaningful where qe[i] <= MAX_QE. One loop over the blocks, which
     vectorises, instead of scalar work per block."""
