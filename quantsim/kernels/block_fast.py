@@ -15,7 +15,7 @@ Two things keep short blocks (MX uses k = 32) at memory speed:
 
 This kernel holds no copy of the general core: with one inlined beside the fast loops, the
 same stochastic kernel ran at half the speed (and `cpu.quantize_blocks`, holding a copy of the
-fast core per mode beside its general one, took 62 s to compile; 8 s without). Blocks it
+fast core per mode beside its general one, took 59-62 s to compile; 8 s without). Blocks it
 does not take (fewer than LANES elements at the end of a row; a quantum above 2**104) are
 marked for `cpu.quantize_blocks`. Results are those of `cpu.quantize_blocks`, bit for bit
 (the random word of an element depends only on (key, element index)).
