@@ -208,10 +208,8 @@ def run_elementwise(
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     xbits, outbits = flat_x.view(carrier.bits_dtype), flat_out.view(carrier.bits_dtype)
     n = flat_x.size
-    # The float32 fast core where it applies; the full statistics pass is dominated by
-    # counting, so it keeps the general core (one kernel fewer to compile).
-    fast = (float32_fast.fast_params(carrier, p, rnd) if stats is None or counts_only
-            else None)
+    # The float32 fast core where it applies.
+    fast = float32_fast.fast_params(carrier, p, rnd)
     twos = p.kind == scalar.KIND_FIXED
     args = () if fast is not None else (
         carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
@@ -237,8 +235,12 @@ def run_elementwise(
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)
-    cpu.launch(cpu.quantize_elementwise_stats, n,
-               flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
+    if fast is not None:
+        cpu.launch(cpu.quantize_elementwise_stats_fast, n, flat_x, xbits, flat_out, outbits,
+                   fast, rnd.code, twos, np.uint64(key), 0, threshold, rows, hist)
+    else:
+        cpu.launch(cpu.quantize_elementwise_stats, n,
+                   flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
     stats.add_rows(rows, hist)
 
 

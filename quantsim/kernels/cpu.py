@@ -407,6 +407,25 @@ def quantize_elementwise_stats(
                      c)
 
 
+@numba.njit(parallel=True, cache=True)
+def quantize_elementwise_stats_fast(x, xbits, out, outbits, fp, mode, twos, key, offset, thresh,
+                                    stats, hist):
+    """`quantize_elementwise_stats` on float32 bit views with the fast core (`fp` from
+    `float32_fast.fast_params`, `twos` for fixed point): the rounding pass writes the flags
+    that `_count_range` reads, as the general core's does."""
+    n = xbits.size
+    nchunks = (n + CHUNK - 1) // CHUNK
+    ukey = np.uint64(key)
+    for c in numba.prange(nchunks):
+        prefer_512_bit_vectors()
+        i0 = c * CHUNK
+        i1 = min(i0 + CHUNK, n)
+        flags = np.empty(i1 - i0, dtype=np.uint8)
+        _round_range_fast_mode(xbits, outbits, flags, True, i0, i1, fp, mode, twos, ukey,
+                               offset, draw_buffer(mode))
+        _count_range(x, xbits, out, outbits, flags, i0, i1, 23, 127, thresh, stats, hist, c)
+
+
 @numba.njit(inline="always")
 def _count_controller(x, flags, i0, i1, thresh, stats, c):
     """Row c of `stats`: S_COUNT, S_NAN, S_INF, S_OVERFLOW and S_ABOVE of elements i0..i1-1."""
