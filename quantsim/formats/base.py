@@ -211,17 +211,13 @@ def run_elementwise(
     # The float32 fast core where it applies.
     fast = float32_fast.fast_params(carrier, p, rnd)
     twos = p.kind == scalar.KIND_FIXED
-    args = () if fast is not None else (
-        carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
-        carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
-        rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
-    )
     if stats is None:
         if fast is not None:
             cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
                        twos, np.uint64(key), 0)
         else:
-            cpu.launch(cpu.quantize_elementwise, n, xbits, outbits, *args)
+            cpu.launch(cpu.quantize_elementwise, n, xbits, outbits,
+                       *_general_args(carrier, p, rnd, key))
         return
     if counts_only:
         rows = np.zeros(((n + cpu.CHUNK - 1) // cpu.CHUNK, cpu.N_STATS), dtype=np.float64)
@@ -230,18 +226,27 @@ def run_elementwise(
                        rnd.code, twos, np.uint64(key), 0,
                        float32_fast.bits_at_or_below(threshold), rows)
         else:
-            cpu.launch(cpu.quantize_elementwise_counts, n,
-                       flat_x, xbits, outbits, *args, threshold, rows)
+            cpu.launch(cpu.quantize_elementwise_counts, n, flat_x, xbits, outbits,
+                       *_general_args(carrier, p, rnd, key), threshold, rows)
         stats.add_rows(rows, np.zeros((1, cpu.LOG2_HIST_BINS), dtype=np.int64))
         return
     rows, hist = _stat_rows(n)
-    if fast is not None:
+    if fast is not None and rnd.code in (scalar.NEAREST, scalar.STOCHASTIC):
         cpu.launch(cpu.quantize_elementwise_stats_fast, n, flat_x, xbits, flat_out, outbits,
                    fast, rnd.code, twos, np.uint64(key), 0, threshold, rows, hist)
     else:
-        cpu.launch(cpu.quantize_elementwise_stats, n,
-                   flat_x, xbits, flat_out, outbits, *args, threshold, rows, hist)
+        cpu.launch(cpu.quantize_elementwise_stats, n, flat_x, xbits, flat_out, outbits,
+                   *_general_args(carrier, p, rnd, key), threshold, rows, hist)
     stats.add_rows(rows, hist)
+
+
+def _general_args(carrier: Carrier, p: GridParams, rnd: Rounding, key: int) -> tuple:
+    """The grid and rounding arguments of the general element-wise kernels."""
+    return (
+        carrier.mant_bits, carrier.bias, p.kind, p.m, p.emin, p.subnormals, p.qfix,
+        carrier.bits_of(p.maxpos), carrier.bits_of(p.maxneg), p.policy,
+        rnd.code, rnd.random_bits or 0, np.uint64(key), 0,
+    )
 
 
 def _stat_rows(n: int) -> tuple[np.ndarray, np.ndarray]:

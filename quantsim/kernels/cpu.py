@@ -411,8 +411,10 @@ def quantize_elementwise_stats(
 def quantize_elementwise_stats_fast(x, xbits, out, outbits, fp, mode, twos, key, offset, thresh,
                                     stats, hist):
     """`quantize_elementwise_stats` on float32 bit views with the fast core (`fp` from
-    `float32_fast.fast_params`, `twos` for fixed point): the rounding pass writes the flags
-    that `_count_range` reads, as the general core's does."""
+    `float32_fast.fast_params`, `twos` for fixed point), for nearest and stochastic rounding
+    (the directed modes keep the general kernel: a copy of the core per mode doubled this
+    kernel's compile time). The rounding pass writes the flags `_count_range` reads, as the
+    general core's does."""
     n = xbits.size
     nchunks = (n + CHUNK - 1) // CHUNK
     ukey = np.uint64(key)
@@ -421,8 +423,16 @@ def quantize_elementwise_stats_fast(x, xbits, out, outbits, fp, mode, twos, key,
         i0 = c * CHUNK
         i1 = min(i0 + CHUNK, n)
         flags = np.empty(i1 - i0, dtype=np.uint8)
-        _round_range_fast_mode(xbits, outbits, flags, True, i0, i1, fp, mode, twos, ukey,
-                               offset, draw_buffer(mode))
+        draws = draw_buffer(mode)
+        if mode == scalar.NEAREST:
+            _round_range_fast(xbits, outbits, flags, True, i0, i1, fp, scalar.NEAREST, False,
+                              ukey, offset, draws)
+        elif twos:
+            _round_range_fast(xbits, outbits, flags, True, i0, i1, fp, scalar.STOCHASTIC,
+                              True, ukey, offset, draws)
+        else:
+            _round_range_fast(xbits, outbits, flags, True, i0, i1, fp, scalar.STOCHASTIC,
+                              False, ukey, offset, draws)
         _count_range(x, xbits, out, outbits, flags, i0, i1, 23, 127, thresh, stats, hist, c)
 
 
