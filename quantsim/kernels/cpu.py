@@ -412,9 +412,9 @@ def quantize_elementwise_stats_fast(x, xbits, out, outbits, fp, mode, twos, key,
                                     stats, hist):
     """`quantize_elementwise_stats` on float32 bit views with the fast core (`fp` from
     `float32_fast.fast_params`, `twos` for fixed point), for nearest and stochastic rounding
-    (the directed modes keep the general kernel: a copy of the core per mode doubled this
-    kernel's compile time). The rounding pass writes the flags `_count_range` reads, as the
-    general core's does."""
+    (the directed modes keep the general kernel, so this kernel compiles three copies of the
+    core, not six). The rounding pass writes the flags `_count_range` reads, as the general
+    core's does."""
     n = xbits.size
     nchunks = (n + CHUNK - 1) // CHUNK
     ukey = np.uint64(key)
