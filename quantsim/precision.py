@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from quantsim.errors import PrecisionError
-from quantsim.formats.base import NumberFormat
+from quantsim.formats.base import NumberFormat, run_float32_fast
 from quantsim.formats.carrier import carrier_for
 from quantsim.kernels import float32_fast, scalar
 from quantsim.kernels.rng import stream_key
@@ -387,6 +387,7 @@ class QuantPoint:
         # Caches (formats are immutable; both are re-derived if fmt / seed / names change).
         self._identity_of: tuple[Any, dict[Any, bool]] = (None, {})
         self._hash_prefix: tuple[Any, Any] = (None, None)
+        self._core_of: tuple[Any, Any] = (None, None)
 
     def __repr__(self) -> str:
         return f"QuantPoint({self.layer!r}, {self.role!r}, {str(self.fmt)!r}, calls={self.calls})"
@@ -396,6 +397,7 @@ class QuantPoint:
         d = dict(self.__dict__)
         d["_identity_of"] = (None, {})
         d["_hash_prefix"] = (None, None)
+        d["_core_of"] = (None, None)
         return d
 
     def call_seed(self, n: int) -> int:
@@ -435,30 +437,43 @@ class QuantPoint:
         None when the call must go through ``__call__``: a carrier other than float32, an exact
         format, one with its own kernel or state, statistics to count on this call, or a grid
         outside the fast core. Changes nothing: the caller then calls `count_fused_call`."""
-        fmt = self.fmt
-        if type(self).__call__ is not QuantPoint.__call__ or not isinstance(fmt, NumberFormat):
-            return None  # a subclass's or a duck-typed format's own behaviour
-        if np.dtype(dtype) != np.float32 or self.is_identity(dtype):
-            return None
-        kind = type(fmt)
-        if (kind.quantize is not NumberFormat.quantize or kind._run is not NumberFormat._run
-                or fmt.new_state() is not None):
+        if type(self).__call__ is not QuantPoint.__call__ or np.dtype(dtype) != np.float32:
+            return None  # a subclass's own behaviour
+        core = self._float32_core()
+        if core is None:
             return None
         seed = self.call_seed(self.calls)
         if self.collect_stats and self._would_count(seed):
             return None
-        carrier = carrier_for(np.float32)
-        try:
-            fmt.check_carrier(carrier)
-            params = fmt.grid_params(carrier, None)
-        except Exception:  # the regular call raises the user-facing error
-            return None
-        rnd = fmt.rounding
-        fast = float32_fast.fast_params(carrier, params, rnd)
-        if fast is None:
-            return None
-        key = stream_key(seed) if rnd.is_stochastic else 0
-        return fast, rnd.code, params.kind == scalar.KIND_FIXED, key
+        fast, code, twos, stochastic = core
+        return fast, code, twos, stream_key(seed) if stochastic else 0
+
+    def _float32_core(self) -> tuple | None:
+        """``(fast-core constants, rounding code, two's complement, stochastic)`` of this
+        point's format on float32 carriers, or None when its calls must go through
+        ``fmt.quantize`` (an exact format, one with its own kernel or state, a grid outside the
+        fast core). Cached per format object (formats are immutable)."""
+        fmt = self.fmt
+        cached_fmt, core = self._core_of
+        if cached_fmt is fmt:
+            return core
+        core = None
+        kind = type(fmt)
+        if (isinstance(fmt, NumberFormat) and not self.is_identity(np.float32)
+                and kind.quantize is NumberFormat.quantize and kind._run is NumberFormat._run
+                and fmt.new_state() is None):
+            carrier = carrier_for(np.float32)
+            try:
+                fmt.check_carrier(carrier)
+                params = fmt.grid_params(carrier, None)
+            except Exception:  # the regular call raises the user-facing error
+                params = None
+            rnd = fmt.rounding
+            fast = float32_fast.fast_params(carrier, params, rnd) if params is not None else None
+            if fast is not None:
+                core = (fast, rnd.code, params.kind == scalar.KIND_FIXED, rnd.is_stochastic)
+        self._core_of = (fmt, core)
+        return core
 
     def count_fused_call(self, tag: str | None = None) -> None:
         """Record a call made by a kernel from `fused_call_plan` as the call ``self(x,
@@ -512,7 +527,16 @@ class QuantPoint:
         stats = None
         if self.collect_stats and self._counted(seed):
             stats = self.stats
-        y = self.fmt.quantize(x, seed=seed, out=out, stats=stats, state=self.state_for(tag))
+        state = self.state_for(tag)
+        core = self._float32_core() if stats is None and _plain_float32(x, out) else None
+        if core is None:
+            y = self.fmt.quantize(x, seed=seed, out=out, stats=stats, state=state)
+        else:
+            # What fmt.quantize does for this case, without its per-call checks and lookups
+            # (tens of microseconds per call after a BLAS product has evicted the caches).
+            fast, code, twos, stochastic = core
+            y = np.empty_like(x) if out is None else out
+            run_float32_fast(x, y, fast, code, twos, stream_key(seed) if stochastic else 0)
         self.calls = n + 1
         return y
 
@@ -541,6 +565,17 @@ class QuantPoint:
         self.identity_calls = int(d.get("identity_calls", 0))
         if d.get("stats") is not None:
             self.stats = _from_plain(self.stats, d["stats"])
+
+
+def _plain_float32(x: Any, out: Any) -> bool:
+    """``x`` a C-contiguous float32 ndarray and ``out`` None or one of its shape: the arrays
+    the direct float32 call takes (anything else goes through ``fmt.quantize``, which
+    converts or raises)."""
+    return (
+        type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
+        and (out is None or (type(out) is np.ndarray and out.dtype == np.float32
+                             and out.shape == x.shape and out.flags.c_contiguous))
+    )
 
 
 def _observe(x: Any, stats: Any) -> None:

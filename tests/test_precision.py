@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quantsim import precision as precision_module
 from quantsim.errors import PrecisionError
 from quantsim.formats import parse
+from quantsim.formats.base import run_float32_fast
 from quantsim.kernels.accumulate import chunked_matmul
+from quantsim.kernels.cpu import PARALLEL_MIN
 from quantsim.nn import Linear, ReLU, Sequential
 from quantsim.nn import _blas as blas
 from quantsim.precision import (
@@ -236,6 +239,53 @@ def test_stats_collection_and_sampling():
     off = QuantPoint("fc1", "activations", f("fixed<4,4>"), 0, collect_stats=False)
     off(x)
     assert off.stats.count == 0 and off.calls == 1
+
+
+@pytest.mark.parametrize("spec", ["fp8_e4m3", "fp8_e4m3@stochastic", "fixed<4,12>@stochastic",
+                                  "bfloat16@toward_zero", "float16@up", "fp8_e5m2@stochastic<8>"])
+def test_direct_float32_calls_equal_format_quantize(spec, monkeypatch):
+    """Calls on plain float32 arrays without statistics skip ``fmt.quantize``'s checks; they
+    give its bits for the point's call seed (out of place, into ``out``, in place; 0-d, small
+    and parallel sizes) and keep the point's bookkeeping."""
+    direct = []
+    monkeypatch.setattr(precision_module, "run_float32_fast",
+                        lambda *a: (direct.append(a[0].size), run_float32_fast(*a)))
+    fmt = f(spec)
+    point = QuantPoint("fc1", "activations", fmt, 3, collect_stats=False)
+    rng = np.random.default_rng(0)
+    for n in ((), (7,), (3, PARALLEL_MIN // 2 + 5)):
+        x = np.array(rng.standard_normal(n) * 300, dtype=np.float32)
+        for how in ("new", "out", "in place"):
+            want = fmt.quantize(x, seed=point.call_seed(point.calls))
+            src = x.copy()
+            out = {"new": None, "out": np.empty_like(x), "in place": src}[how]
+            got = point(src, out, tag="W")
+            assert out is None or got is out
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert len(direct) == 9 and point.calls == 9 and set(point.tag_states) == {"W"}
+
+
+def test_other_calls_take_the_format_path(monkeypatch):
+    """float64, strided or subclassed arrays, a mismatched ``out`` and counted statistics go
+    through ``fmt.quantize`` (which converts, counts or raises)."""
+    direct = []
+    monkeypatch.setattr(precision_module, "run_float32_fast", lambda *a: direct.append(a))
+    fmt = f("fp8_e4m3@stochastic")
+    point = QuantPoint("fc1", "activations", fmt, 3, collect_stats=False)
+    x = np.linspace(-2, 2, 64, dtype=np.float32)
+    for arg in (x.astype(np.float64), x[::2], x.view(np.recarray)):
+        want = fmt.quantize(arg, seed=point.call_seed(point.calls))
+        np.testing.assert_array_equal(point(arg), want)
+    with pytest.raises(ValueError, match="out must be"):
+        point(x, np.empty(64, np.float64))
+    with pytest.raises(ValueError, match="out must be"):
+        point(x, np.empty(63, np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        point(x[0], np.float32(0))  # a numpy scalar cannot be written
+    counting = QuantPoint("fc1", "activations", fmt, 3)
+    counting(x)
+    assert counting.stats.count == 64
+    assert not direct
 
 
 def test_tagged_tensors_keep_their_own_radix():

@@ -185,11 +185,12 @@ def _stream_key(seed: int | None, rnd: Rounding) -> int:
 def _output_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if out is None:
         return get_array_module(x).empty_like(x)
-    if out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ValueError(
-            f"out must be a C-contiguous {x.dtype} array of shape {x.shape}, "
-            f"got {out.dtype} {out.shape}"
-        )
+    if (isinstance(out, np.generic) or out.shape != x.shape or out.dtype != x.dtype
+            or not out.flags.c_contiguous):
+        got = ("a numpy scalar" if isinstance(out, np.generic)
+               else f"{out.dtype} {out.shape}")
+        raise ValueError(f"out must be a C-contiguous {x.dtype} array of shape {x.shape}, "
+                         f"got {got}")
     return out
 
 
@@ -213,8 +214,7 @@ def run_elementwise(
     twos = p.kind == scalar.KIND_FIXED
     if stats is None:
         if fast is not None:
-            cpu.launch(cpu.quantize_elementwise_fast, n, xbits, outbits, fast, rnd.code,
-                       twos, np.uint64(key), 0)
+            run_float32_fast(flat_x, flat_out, fast, rnd.code, twos, key)
         else:
             cpu.launch(cpu.quantize_elementwise, n, xbits, outbits,
                        *_general_args(carrier, p, rnd, key))
@@ -238,6 +238,15 @@ def run_elementwise(
         cpu.launch(cpu.quantize_elementwise_stats, n, flat_x, xbits, flat_out, outbits,
                    *_general_args(carrier, p, rnd, key), threshold, rows, hist)
     stats.add_rows(rows, hist)
+
+
+def run_float32_fast(x: np.ndarray, out: np.ndarray, fast: tuple, code: int, twos: bool,
+                     key: int) -> None:
+    """Round C-contiguous float32 `x` into `out` (same shape; may be `x`) with the float32
+    fast core: `fast` from `float32_fast.fast_params`, `code` the rounding code, `twos` for
+    fixed-point formats, `key` the stream key (unused unless stochastic). No statistics."""
+    cpu.launch(cpu.quantize_elementwise_fast, x.size, x.reshape(-1).view(np.uint32),
+               out.reshape(-1).view(np.uint32), fast, code, twos, np.uint64(key), 0)
 
 
 def _general_args(carrier: Carrier, p: GridParams, rnd: Rounding, key: int) -> tuple:

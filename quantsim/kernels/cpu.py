@@ -23,9 +23,11 @@ import numpy as np
 from quantsim.kernels import float32_fast, rng, scalar
 from quantsim.kernels.vector_width import prefer_512_bit_vectors
 
-#: Tensors with fewer elements run the serial twin of a kernel: a parallel launch costs tens of
-#: microseconds on an idle machine and milliseconds on a busy one, more than it saves here.
-PARALLEL_MIN = 1 << 17
+#: Tensors with fewer elements run on the calling thread (`launch`). Where two threads start to
+#: pay (one fp8 stochastic call right after a BLAS product, 2-core VM): 65,536 elements 104 us
+#: serial, 100 us on two threads; 131,072 elements 146 and 106 us. A parallel launch costs more
+#: on a busy machine (a study running jobs side by side), so the bound sits at the break-even.
+PARALLEL_MIN = 1 << 16
 
 CHUNK = 1 << 16
 N_STATS = 11
@@ -386,6 +388,20 @@ def quantize_elementwise_fast(xbits, outbits, fp, mode, twos, key, offset):
                                mode, twos, ukey, offset, draw_buffer(mode))
 
 
+@numba.njit(cache=True)
+def quantize_elementwise_fast_serial(xbits, outbits, fp, mode, twos, key, offset):
+    """`quantize_elementwise_fast` on the calling thread, the same bits: `launch` runs it
+    for small tensors, where entering the OpenMP region costs more than the rounding."""
+    prefer_512_bit_vectors()
+    n = xbits.size
+    ukey = np.uint64(key)
+    no_flags = np.empty(0, dtype=np.uint8)
+    draws = draw_buffer(mode)
+    for i0 in range(0, n, CHUNK):
+        _round_range_fast_mode(xbits, outbits, no_flags, False, i0, min(i0 + CHUNK, n), fp,
+                               mode, twos, ukey, offset, draws)
+
+
 @numba.njit(parallel=True, cache=True)
 def quantize_elementwise_stats(
     x, xbits, out, outbits, mant_bits, bias, kind, m, emin, subnormals, qfix,
@@ -579,10 +595,19 @@ def quantize_blocks(
 
 
 def launch(kernel, n: int, *args) -> None:
-    """Run `kernel(*args)` on `n` elements; below PARALLEL_MIN on one thread, which skips the
-    thread-pool barrier (numba compiles one variant; set_num_threads is per calling thread)."""
+    """Run `kernel(*args)` on `n` elements; below PARALLEL_MIN (or with one thread configured)
+    on the calling thread: its serial twin when it has one (`SERIAL_TWINS`), else the kernel
+    itself on one thread, which skips the thread-pool barrier (set_num_threads is per calling
+    thread) but still enters an OpenMP region."""
     threads = numba.get_num_threads()
-    if n >= PARALLEL_MIN or threads == 1:
+    if n >= PARALLEL_MIN and threads > 1:
+        kernel(*args)
+        return
+    twin = SERIAL_TWINS.get(kernel)
+    if twin is not None:
+        twin(*args)
+        return
+    if threads == 1:
         kernel(*args)
         return
     numba.set_num_threads(1)
@@ -590,6 +615,12 @@ def launch(kernel, n: int, *args) -> None:
         kernel(*args)
     finally:
         numba.set_num_threads(threads)
+
+
+#: parallel kernel -> a serial kernel with the same arguments and results, for `launch`. Only the
+#: kernels of frequent small calls have one (each twin is one more compiled copy of its core):
+#: after a BLAS product, a parallel region of one thread measured 13.7 us against 2.4 us serial.
+SERIAL_TWINS = {quantize_elementwise_fast: quantize_elementwise_fast_serial}
 
 
 def _drop_stale_cache() -> None:
