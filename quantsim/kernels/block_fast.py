@@ -73,26 +73,41 @@ LANES = 16
 
 
 @numba.njit(inline="always")
-def _round_lanes(xs, outs, fp, mode, words):
-    """Round LANES elements of xs into outs with the fast core (fixed point: `twos`); words
-    holds LANES random words (stochastic; read but unused in other modes: a read made
-    conditional on the mode, in this loop's copy per mode, halved the stochastic speed)."""
-    for k in range(LANES):
-        rb, _ = float32_fast.quantize_f32(np.uint32(xs[k]), fp, mode, True, words[k])
-        outs[k] = rb
+def _round_block(xb, ob, j0, j1, fp, mode, words):
+    """Round block xb[j0:j1] (at least LANES elements) into ob with the fast core (fixed point:
+    `twos`), LANES at a time; element j0 + k takes words[k] (stochastic; read but unused in
+    other modes: a read made conditional on the mode, in this loop's copy per mode, halved the
+    stochastic speed). A partial last step redoes the block's last LANES elements: a result
+    depends only on the input and its word, and in place a rounded value rounds to itself.
+    Unsigned indices, not slices: numba wraps negative indices and slice bounds, scalar work
+    per step that cost as much as the rounding (one thread, in cache, block<8,32>
+    stochastic: 2.23 -> 1.91 cycles per element)."""
+    n = j1 - j0
+    u = np.uint64
+    for s in range(0, n, LANES):
+        s = min(s, n - LANES)
+        base, wbase = u(j0 + s), u(s)
+        for k in range(LANES):
+            rb, _ = float32_fast.quantize_f32(np.uint32(xb[base + u(k)]), fp, mode, True,
+                                              words[wbase + u(k)])
+            ob[base + u(k)] = rb
 
 
 @numba.njit(inline="always")
-def _round_block(xb, ob, j0, j1, fp, mode, words):
-    """Round block xb[j0:j1] (at least LANES elements) into ob, LANES at a time; element
-    j0 + k takes words[k]. A partial last step redoes the block's last LANES elements: a
-    result depends only on the input and its word, and in place a rounded value rounds to
-    itself."""
-    n = j1 - j0
-    for s in range(0, n, LANES):
-        s = min(s, n - LANES)
-        _round_lanes(xb[j0 + s:j0 + s + LANES], ob[j0 + s:j0 + s + LANES], fp, mode,
-                     words[s:s + LANES])
+def _first_span(b, per_row, length, block):
+    """(j0, j1, row_end): block b's flat range (`cpu.block_span`) and the end of its row."""
+    j0, j1 = block_span(b, per_row, length, block)
+    return j0, j1, (j0 // length + 1) * length
+
+
+@numba.njit(inline="always")
+def _next_span(j1, row_end, length, block):
+    """`_first_span` of the block after the one ending at j1 (blocks tile contiguous rows),
+    without the divisions of `cpu.block_span` (one thread, in cache, block<8,32>: nearest
+    1.26 -> 1.02 cycles per element, stochastic 1.91 -> 1.76)."""
+    if j1 == row_end:
+        row_end += length
+    return j1, min(j1 + block, row_end), row_end
 
 
 @numba.njit(inline="always")
@@ -102,8 +117,10 @@ def _round_group(xb, ob, g0, g1, w0, per_row, length, block, qe, c, q, scale_a, 
     at b - g0; words from element w0 on), or mark them in `skipped`. The mode is a constant
     here (`_round_group_mode`): a branch on it per block cost ~5% of the stochastic speed."""
     sign = np.uint32(float32_fast.SIGN)
+    j0, j1, row_end = _first_span(g0, per_row, length, block)
     for b in range(g0, g1):
-        j0, j1 = block_span(b, per_row, length, block)
+        if b > g0:
+            j0, j1, row_end = _next_span(j1, row_end, length, block)
         i = b - g0
         skip = qe[i] > MAX_QE or j1 - j0 < LANES
         skipped[b] = skip
@@ -204,8 +221,10 @@ def quantize_blocks_fast(xbits, outbits, mbits, block, mode, rbits, key, offset,
             if tree:
                 _block_maxima(xb[w0:w1], block, half, quarter)
             else:
+                j0, j1, row_end = _first_span(g0, per_row, length, block)
                 for b in range(g0, g1):
-                    j0, j1 = block_span(b, per_row, length, block)
+                    if b > g0:
+                        j0, j1, row_end = _next_span(j1, row_end, length, block)
                     half[b - g0] = _block_max(xb[j0:j1])
             m = g1 - g0
             _group_params(half, mbits, qe[:m], cs, qs, scale_a, scale_b, maxpos, maxneg)
