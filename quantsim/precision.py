@@ -355,6 +355,9 @@ class QuantPoint:
     al. 2015); untagged calls share ``state``.
     """
 
+    #: Calls with ``out=`` write into it, and no argument is kept (`quantsim.nn.base.writes_out`).
+    writes_out = True
+
     def __init__(
         self,
         layer: str,

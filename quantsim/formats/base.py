@@ -142,6 +142,7 @@ class NumberFormat(ABC):
         # (ascontiguousarray would turn a 0-d array into shape (1,))
         xc = x if x.flags.c_contiguous else get_array_module(x).ascontiguousarray(x)
         out = _output_for(xc, out)
+        xc = separate_input(xc, out)
         if state is None:
             state = self.new_state()
         self._run(xc, out, carrier, rnd, key, stats, state)
@@ -180,6 +181,16 @@ def _stream_key(seed: int | None, rnd: Rounding) -> int:
     if seed is None:
         seed = secrets.randbits(64)
     return stream_key(int(seed))
+
+
+def separate_input(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``x``, or a copy of it when ``out`` shares its memory (in place). The CPU kernels read
+    one array and write another; given the same memory, LLVM's run-time overlap check sends
+    their loops to the scalar version: 16M float32, fp8_e4m3 stochastic, 46 ms in place and
+    7.7 ms into another array. A copy first costs one pass over memory, no more."""
+    if isinstance(x, np.ndarray) and np.may_share_memory(x, out):
+        return x.copy()
+    return x
 
 
 def _output_for(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -242,9 +253,11 @@ def run_elementwise(
 
 def run_float32_fast(x: np.ndarray, out: np.ndarray, fast: tuple, code: int, twos: bool,
                      key: int) -> None:
-    """Round C-contiguous float32 `x` into `out` (same shape; may be `x`) with the float32
-    fast core: `fast` from `float32_fast.fast_params`, `code` the rounding code, `twos` for
-    fixed-point formats, `key` the stream key (unused unless stochastic). No statistics."""
+    """Round C-contiguous float32 `x` into `out` (same shape; may overlap `x`, see
+    `separate_input`) with the float32 fast core: `fast` from `float32_fast.fast_params`,
+    `code` the rounding code, `twos` for fixed-point formats, `key` the stream key (unused
+    unless stochastic). No statistics."""
+    x = separate_input(x, out)
     cpu.launch(cpu.quantize_elementwise_fast, x.size, x.reshape(-1).view(np.uint32),
                out.reshape(-1).view(np.uint32), fast, code, twos, np.uint64(key), 0)
 

@@ -159,6 +159,13 @@ def passes_through(q: Any, role: str, dtype: Any) -> bool:
     return not (getattr(point, "observe_identity", True) and getattr(point, "collect_stats", True))
 
 
+def writes_out(point: Any) -> bool:
+    """Whether ``point`` declares (class attribute ``writes_out = True``) that it writes its
+    result into ``out=`` when given one and keeps no reference to its argument, so that a
+    layer may pass it work arrays that it reuses."""
+    return getattr(point, "writes_out", False) is True
+
+
 def check_name(name: object) -> str:
     """Validate a user-given layer name (non-empty str without '.', used in state_dict keys)."""
     if not isinstance(name, str) or not name or "." in name or name != name.strip():

@@ -26,7 +26,15 @@ from quantsim.nn._util import (
 )
 from quantsim.nn._xp import array_module
 from quantsim.nn.activations import sigmoid
-from quantsim.nn.base import Array, Backprop, Layer, Param, passes_through, plain_matmul
+from quantsim.nn.base import (
+    Array,
+    Backprop,
+    Layer,
+    Param,
+    passes_through,
+    plain_matmul,
+    writes_out,
+)
 
 __all__ = ["GRU", "LSTM"]
 
@@ -124,14 +132,31 @@ class LSTM(_Recurrent):
         Hs = xp.empty((T, N, H), dtype=dt)
         zeros = xp.zeros((N, H), dtype=dt)  # h and c before the first step
         h, c = zeros, zeros
-        # One numba pass per step when the activation and error points change nothing.
-        fused = (isinstance(GX, np.ndarray) and dt in (np.float32, np.float64)
-                 and passes_through(q, "activations", dt) and passes_through(q, "errors", dt))
-        if fused:  # per-step work arrays, reused (the same ufuncs as the array version)
+        # One numba pass per step when the activation and error points change nothing; the
+        # same kernels split around the points' calls when they are quantization points.
+        kernels = isinstance(GX, np.ndarray) and dt in (np.float32, np.float64)
+        fused = (kernels and passes_through(q, "activations", dt)
+                 and passes_through(q, "errors", dt))
+        split = kernels and not fused and _quantization_points(q)
+        if fused or split:  # per-step work arrays, reused (the same ufuncs as the array version)
             e = np.empty((N, 3 * H), dtype=dt)  # exp(-|z|) of the sigmoid gates
             tg = np.empty((N, H), dtype=dt)  # tanh of the cell input
             tc = np.empty((N, H), dtype=dt)  # tanh of the cell
+        if split:  # values before rounding (the points write into A, C and Hs)
+            z_q, a_raw = np.empty((N, 4 * H), dtype=dt), np.empty((N, 4 * H), dtype=dt)
+            c_raw, h_raw = np.empty((N, H), dtype=dt), np.empty((N, H), dtype=dt)
         for t in range(T):
+            if split:
+                z = _split_pre_activation(q, GX, t, h, Uq, z_q)
+                _lstm_kernels.pre_activation(z, z, e, False)
+                np.exp(e, out=e)
+                _lstm_kernels.gates(z, e, np.tanh(z[:, 3 * H :], out=tg), a_raw)
+                _round_into(q.activations, a_raw, A[t])
+                _lstm_kernels.cell(A[t], C[t - 1] if t else zeros, c_raw)
+                _round_into(q.activations, c_raw, C[t])
+                np.multiply(A[t, :, 2 * H : 3 * H], np.tanh(C[t], out=tc), out=h_raw)
+                h = _round_into(q.activations, h_raw, Hs[t])
+                continue
             if fused:
                 if t == 0:
                     z = GX[0]
@@ -165,14 +190,29 @@ class LSTM(_Recurrent):
             DZ = xp.empty((T, N, 4 * H), dtype=dt)
             dh_next = xp.zeros((N, H), dtype=dt)
             dc_next = xp.zeros((N, H), dtype=dt)
-            fused_back = fused and isinstance(dY, np.ndarray) and dY.dtype == dt
-            if fused_back:
+            plain_dY = isinstance(dY, np.ndarray) and dY.dtype == dt
+            fused_back, split_back = fused and plain_dY, split and plain_dY
+            if fused_back or split_back:
                 dc_buf = np.empty((N, H), dtype=dt)
                 tc_back = np.empty((N, H), dtype=dt)
+            if split_back:
+                dc_raw, dz_raw = np.empty((N, H), dtype=dt), np.empty((N, 4 * H), dtype=dt)
             for t in range(T - 1, -1, -1):
                 # The incoming error at step t: zero before the last step of a last-step output.
                 dh_in = dH[t] if self.return_sequences else (dY if t == T - 1 else zeros)
                 c_prev = C[t - 1] if t > 0 else zeros
+                if split_back:
+                    a = A[t]
+                    tc = np.tanh(C[t], out=tc_back)
+                    dh = q.errors(np.add(dh_in, dh_next))
+                    _lstm_kernels.cell_error(dc_next, dh, a, tc, dc_raw)
+                    dc = _round_into(q.errors, dc_raw, dc_buf)
+                    _lstm_kernels.gate_errors(dc, dh, a, c_prev, tc, dz_raw)
+                    _round_into(q.errors, dz_raw, DZ[t])
+                    dc_next = np.multiply(dc, a[:, H : 2 * H])
+                    if t > 0:
+                        dh_next = q.matmul(DZ[t], Uq.T)
+                    continue
                 if fused_back:
                     _lstm_kernels.step_back(np.ascontiguousarray(dh_in),
                                             np.ascontiguousarray(dh_next), dc_next, A[t], c_prev,
@@ -212,6 +252,37 @@ class LSTM(_Recurrent):
         backprop.input_grad_optional = True  # type: ignore[attr-defined]
         Y = xp.ascontiguousarray(Hs.transpose(1, 0, 2)) if self.return_sequences else Hs[-1]
         return Y, backprop
+
+
+def _quantization_points(q: Any) -> bool:
+    """Whether ``q``'s activation and error points declare `writes_out` (`QuantPoint` does):
+    the split LSTM kernels hand them reused work arrays. Other points keep the array version,
+    which passes each call a fresh array."""
+    return writes_out(q.activations) and writes_out(q.errors)
+
+
+def _split_pre_activation(q: Any, GX: np.ndarray, t: int, h: np.ndarray, Uq: np.ndarray,
+                          out: np.ndarray) -> np.ndarray:
+    """Step t's quantized gate pre-activations q.activations(GX[t] + h·U), as the array version
+    forms them (the product added into when it is a fresh C-contiguous array), in ``out``."""
+    if t == 0:
+        return _round_into(q.activations, GX[0], out)
+    z = q.matmul(h, Uq)
+    if z.dtype == GX.dtype and z.flags.c_contiguous:
+        np.add(GX[t], z, out=z)
+    else:
+        z = GX[t] + z
+    return _round_into(q.activations, z, out)
+
+
+def _round_into(point: Any, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (another array than ``x``) set to ``point(x)``: asked for with ``out=``, copied
+    when a format's own ``quantize`` returns another array. Never in place: a kernel reading
+    and writing one array fails LLVM's run-time overlap check and runs its scalar loop."""
+    y = point(x, out=out)
+    if y is not out:
+        out[...] = y
+    return out
 
 
 class GRU(_Recurrent):

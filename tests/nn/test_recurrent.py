@@ -133,6 +133,62 @@ def test_lstm_step_kernels_equal_the_array_version_bit_for_bit(dtype, return_seq
         np.testing.assert_array_equal(g0[k], g1[k])
 
 
+class _NotAQuantPoint:
+    """A point that forwards to a QuantPoint but is not one: the LSTM takes its array version."""
+
+    def __init__(self, point):
+        self.point = point
+
+    def __call__(self, x, out=None, *, tag=None):
+        return self.point(x, out, tag=tag)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("policy", [
+    "activations=fp8_e4m3@stochastic,errors=bfloat16@stochastic",
+    "activations=fixed<4,8>,errors=float32",  # errors exact: still not the fused kernels
+    "activations=float32,errors=dfxp<10>@stochastic",  # stateful errors
+])
+def test_lstm_split_kernels_equal_the_array_version_bit_for_bit(dtype, return_sequences,
+                                                                policy, monkeypatch) -> None:
+    """With quantizing points the LSTM runs its kernels split around the points' calls: the
+    outputs, gradients, point counters and statistics are the array version's, bit for bit."""
+    from quantsim.nn import _lstm_kernels
+    from quantsim.precision import Precision
+
+    split_steps = []
+    for name in ("gates", "gate_errors"):
+        kernel = getattr(_lstm_kernels, name)
+        monkeypatch.setattr(_lstm_kernels, name,
+                            lambda *a, _k=kernel, _n=name: (split_steps.append(_n), _k(*a)))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((9, 6, 5)).astype(dtype) * 3  # H = 37: SIMD loops with remainders
+    dY = None
+    runs = []
+    for wrap in (False, True):
+        net = nn.Sequential(nn.LSTM(5, 37, rng=3, return_sequences=return_sequences,
+                                    dtype=dtype, name="rnn"))
+        net.bind(Precision.from_string("default=float32," + policy), 7)
+        layer = net["rnn"]
+        points = (layer.q.activations, layer.q.errors)
+        if wrap:
+            layer.q.activations, layer.q.errors = map(_NotAQuantPoint, points)
+        Y, backprop = layer.forward(X, True)
+        if dY is None:
+            dY = rng.standard_normal(Y.shape).astype(dtype)
+        dX = backprop(dY)
+        runs.append((Y, dX, {k: p.grad.copy() for k, p in layer.params.items()},
+                     [(p.calls, p.stats.count, p.stats.overflow) for p in points]))
+    (Y0, dX0, g0, c0), (Y1, dX1, g1, c1) = runs
+    assert split_steps == ["gates"] * 6 + ["gate_errors"] * 6  # the first run only
+    assert c0 == c1 and any(calls > 0 for calls, _, _ in c0)
+    np.testing.assert_array_equal(Y0, Y1)
+    np.testing.assert_array_equal(dX0, dX1)
+    for k in g0:
+        np.testing.assert_array_equal(g0[k], g1[k])
+
+
 @pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
 @pytest.mark.parametrize("return_sequences", [True, False])
 def test_error_of_another_shape_is_refused(cell, return_sequences) -> None:
