@@ -387,7 +387,7 @@ class QuantPoint:
         self.stats = _new_stats()
         #: count statistics on identity calls too (set by quantsim.stats.StatsCollector)
         self.observe_identity = False
-        # Caches (formats are immutable; both are re-derived if fmt / seed / names change).
+        # Caches (formats are immutable; each is re-derived if fmt / seed / names change).
         self._identity_of: tuple[Any, dict[Any, bool]] = (None, {})
         self._hash_prefix: tuple[Any, Any] = (None, None)
         self._core_of: tuple[Any, Any] = (None, None)

@@ -277,8 +277,8 @@ def _split_pre_activation(q: Any, GX: np.ndarray, t: int, h: np.ndarray, Uq: np.
 
 def _round_into(point: Any, x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out`` (another array than ``x``) set to ``point(x)``: asked for with ``out=``, copied
-    when a format's own ``quantize`` returns another array. Never in place: a kernel reading
-    and writing one array fails LLVM's run-time overlap check and runs its scalar loop."""
+    when a format's own ``quantize`` returns another array. Not in place: that costs a copy of
+    the input (`quantsim.formats.base.separate_input`)."""
     y = point(x, out=out)
     if y is not out:
         out[...] = y
